@@ -1,0 +1,73 @@
+"""The `racer` console script: wires the command groups together and turns user errors into one line."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import typer
+
+from racer import __version__
+from racer.cli import rewards as rewards_cli
+from racer.cli import tracks as tracks_cli
+from racer.errors import RacerError
+
+try:  # typer >= 0.20 vendors click
+    from typer._click.exceptions import ClickException as _ClickException
+except ImportError:  # pragma: no cover - older typer with click installed
+    from click import ClickException as _ClickException
+
+app = typer.Typer(
+    name="racer",
+    help="Local reinforcement-learning racing: train, evaluate and export DeepRacer-style agents.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(tracks_cli.app, name="tracks")
+app.add_typer(rewards_cli.app, name="rewards")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"racer {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """racer: DeepRacer-style training, racing and deployment on your own machine."""
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI; a RacerError becomes one line on stderr and exit status 2."""
+    try:
+        app(args=argv, standalone_mode=False)
+    except RacerError as exc:
+        if os.environ.get("RACER_DEBUG") == "1":
+            raise
+        print(f"racer: error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("racer: interrupted", file=sys.stderr)
+        sys.exit(130)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        print("racer: aborted", file=sys.stderr)
+        sys.exit(1)
+    except Exception as exc:  # click usage errors arrive here in non-standalone mode
+        if isinstance(exc, _ClickException):
+            if os.environ.get("RACER_DEBUG") == "1":
+                raise
+            print(f"racer: error: {exc.format_message()}", file=sys.stderr)
+            sys.exit(2)
+        raise
+
+
+if __name__ == "__main__":
+    main()
