@@ -8,8 +8,10 @@ import sys
 import typer
 
 from racer import __version__
+from racer.cli import demo as demo_cli
 from racer.cli import rewards as rewards_cli
 from racer.cli import tracks as tracks_cli
+from racer.cli import train as train_cli
 from racer.errors import RacerError
 
 try:  # typer >= 0.20 vendors click
@@ -26,6 +28,9 @@ app = typer.Typer(
 )
 app.add_typer(tracks_cli.app, name="tracks")
 app.add_typer(rewards_cli.app, name="rewards")
+app.command("demo")(demo_cli.demo)
+app.command("train")(train_cli.train)
+app.command("report")(train_cli.report)
 
 
 def _version(value: bool) -> None:
@@ -46,7 +51,9 @@ def _root(
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; a RacerError becomes one line on stderr and exit status 2."""
     try:
-        app(args=argv, standalone_mode=False)
+        code = app(args=argv, standalone_mode=False)
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except RacerError as exc:
         if os.environ.get("RACER_DEBUG") == "1":
             raise

@@ -1,7 +1,114 @@
-"""`racer tracks` commands."""
+"""`racer tracks` commands: list the available tracks, draw one, import one, export one."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
 import typer
 
-app = typer.Typer(help="tracks commands.", no_args_is_help=True)
+from racer.errors import TrackError
+
+app = typer.Typer(
+    help="Tracks: list built-in and user tracks, draw one, import a DeepRacer .npy or .track.toml.",
+    no_args_is_help=True,
+)
+
+TrackArg = Annotated[
+    str,
+    typer.Argument(
+        help="Built-in or user track name, a .npy / .track.toml file, or random:<seed>.",
+        show_default=False,
+    ),
+]
+
+
+def _width_text(lo: float, hi: float) -> str:
+    return f"{lo:.2f}" if abs(hi - lo) < 0.005 else f"{lo:.2f}-{hi:.2f}"
+
+
+@app.command("list")
+def list_command() -> None:
+    """List every track available by name: length, width, turns and source."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from racer.track import list_tracks, load_track_file
+
+    table = Table(title=None, show_edge=False, header_style="bold")
+    for column, justify in (
+        ("name", "left"),
+        ("length (m)", "right"),
+        ("width (m)", "right"),
+        ("turns", "right"),
+        ("source", "left"),
+    ):
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    for info in list_tracks():
+        try:
+            track = load_track_file(info.path, name=info.name, source=info.source)
+        except TrackError as exc:
+            table.add_row(info.name, "-", "-", "-", f"{info.source} (invalid: {exc})")
+            continue
+        table.add_row(
+            info.name,
+            f"{track.length:.1f}",
+            _width_text(track.min_width, track.max_width),
+            str(track.turns()),
+            info.source,
+        )
+    Console(width=120).print(table)
+
+
+@app.command("show")
+def show_command(
+    track: TrackArg,
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Image file to write (.png, .svg, .pdf).")
+    ] = Path("track.png"),
+) -> None:
+    """Draw a track to an image: road, borders, centre line, start line, direction."""
+    from racer.track import load_track, plot_track
+
+    t = load_track(track)
+    path = plot_track(t, out)
+    typer.echo(
+        f"{t.name}: {t.length:.2f} m, width {_width_text(t.min_width, t.max_width)} m, "
+        f"{t.turns()} turns, {t.direction}, {t.n_waypoints} waypoints -> {path}"
+    )
+
+
+@app.command("import")
+def import_command(
+    file: Annotated[
+        Path, typer.Argument(help="A DeepRacer .npy or a .track.toml file.", show_default=False)
+    ],
+    name: Annotated[
+        str | None, typer.Option("--name", "-n", help="Library name (default: the file's name).")
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace a user track of the same name.")
+    ] = False,
+) -> None:
+    """Validate a track file and add it to the user library ($RACER_HOME/tracks)."""
+    from racer.track import import_track, load_track_file
+
+    dest = import_track(file, name=name, force=force)
+    lib_name = dest.name.removesuffix(".npy").removesuffix(".track.toml")
+    t = load_track_file(dest, name=lib_name)
+    typer.echo(
+        f"imported {file} as {lib_name!r}: {t.length:.2f} m, "
+        f"width {_width_text(t.min_width, t.max_width)} m -> {dest}"
+    )
+
+
+@app.command("export")
+def export_command(
+    track: TrackArg,
+    out: Annotated[Path, typer.Option("--out", "-o", help="The .npy file to write.")],
+) -> None:
+    """Write a track in DeepRacer's .npy format (N x [cx, cy, ix, iy, ox, oy])."""
+    from racer.track import load_track, save_npy
+
+    path = save_npy(load_track(track), out)
+    typer.echo(f"wrote {path}")

@@ -1,0 +1,95 @@
+"""`racer train` and `racer report`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from racer.errors import ConfigError
+
+
+def train(
+    agent: Annotated[
+        str | None, typer.Argument(help="Agent recipe: a folder in agents/ or a .toml file.")
+    ] = None,
+    track: Annotated[
+        list[str] | None,
+        typer.Option("--track", "-t", help="Track name or file; repeat for several; 'random'."),
+    ] = None,
+    reward: Annotated[str | None, typer.Option(help="Reward: name, file.py[:fn] or plugin.")] = None,
+    observation: Annotated[
+        str | None, typer.Option(help="camera | stereo | lidar | state.")
+    ] = None,
+    steps: Annotated[int | None, typer.Option(help="Total environment steps (the budget).")] = None,
+    envs: Annotated[int | None, typer.Option(help="Parallel environments (0 = one per core).")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed of every source of randomness.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Run folder (default runs/<agent>-<time>).")] = None,
+    device: Annotated[str | None, typer.Option(help="torch device: auto, cpu, cuda.")] = None,
+    resume: Annotated[
+        Path | None, typer.Option(help="Continue this run from its last checkpoint.")
+    ] = None,
+    progress: Annotated[bool, typer.Option(help="Show the progress bar.")] = True,
+) -> None:
+    """Train an agent with PPO (or SAC) and write a run folder."""
+    from racer.train.config import load_agent
+    from racer.train.pipeline import load_run_config
+    from racer.train.pipeline import train as run_training
+
+    if resume is not None:
+        if agent is not None:
+            raise ConfigError("give either AGENT or --resume RUN, not both")
+        cfg = load_run_config(resume)
+        for name, value in (("--track", track), ("--reward", reward), ("--observation", observation)):
+            if value:
+                raise ConfigError(f"{name} cannot change on --resume (the run's config is fixed)")
+    elif agent is None:
+        raise ConfigError("missing AGENT (for example: racer train agents/quickstart)")
+    else:
+        cfg = load_agent(agent)
+        if track:
+            cfg.env.tracks = list(track)
+        if reward:
+            cfg.env.reward = reward
+        if observation:
+            cfg.env.observation = observation
+    if steps is not None:
+        cfg.budget.steps = steps
+    if envs is not None:
+        cfg.budget.envs = envs
+    if seed is not None and resume is None:
+        cfg.budget.seed = seed
+    if device is not None:
+        cfg.budget.device = device
+    from racer.train.config import config_from_dict
+
+    # re-validate the overridden values with the recipe's rules
+    config_from_dict(
+        {**_as_recipe(cfg)}, source=str(agent or resume), base_dir=cfg.base_dir
+    )
+    result = run_training(cfg, out=out, resume=resume, progress_bar=progress)
+    state = "interrupted: checkpoint saved" if result.interrupted else "done"
+    typer.echo(f"{state}: {result.steps} steps in {result.wall_s:.0f} s -> {result.run_dir}")
+    if result.interrupted:
+        typer.echo(f"resume with: racer train --resume {result.run_dir}")
+
+
+def _as_recipe(cfg) -> dict:  # type: ignore[no-untyped-def]
+    data = cfg.to_dict()
+    agent = {"name": data.pop("name"), "description": data.pop("description")}
+    if not data["action_space"]:
+        data.pop("action_space")
+    return {"agent": agent, **data}
+
+
+def report(
+    run: Annotated[Path, typer.Argument(help="Run folder.")],
+    out: Annotated[Path | None, typer.Option(help="Folder for the PNGs (default RUN/report).")] = None,
+) -> None:
+    """Write PNG plots of a run: learning curves, lap times, trajectories, action usage."""
+    from racer.train.report import write_report
+
+    paths = write_report(run, out)
+    for p in paths:
+        typer.echo(f"wrote {p}")

@@ -1,0 +1,87 @@
+"""racer's built-in reward functions, registered in the ``racer.rewards`` entry-point group.
+
+Each is a plain DeepRacer-style ``reward_function(params) -> float``; the first line of its
+docstring is what ``racer rewards list`` shows. They read only DeepRacer's keys, so each could be
+pasted into the DeepRacer console unchanged.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+__all__ = ["BUILTINS", "centerline", "progress", "waypoint_heading"]
+
+#: Names of the built-ins, as registered in pyproject.toml's ``racer.rewards`` entry points.
+BUILTINS: tuple[str, ...] = ("centerline", "progress", "waypoint_heading")
+
+MIN_REWARD = 1e-3  # DeepRacer's customary "almost nothing" (0 can stall PPO's advantage)
+
+
+def centerline(params: dict[str, Any]) -> float:
+    """Follow the centre line: 1.0 / 0.5 / 0.1 within 10 / 25 / 50 % of the track width.
+
+    DeepRacer's first sample reward. Beyond half the track width, or with a wheel off the
+    road, the reward is 1e-3.
+
+    Args:
+        params: DeepRacer reward params.
+
+    Returns:
+        The reward.
+    """
+    if not params["all_wheels_on_track"]:
+        return MIN_REWARD
+    width = params["track_width"]
+    distance = params["distance_from_center"]
+    if distance <= 0.1 * width:
+        return 1.0
+    if distance <= 0.25 * width:
+        return 0.5
+    if distance <= 0.5 * width:
+        return 0.1
+    return MIN_REWARD
+
+
+def progress(params: dict[str, Any]) -> float:
+    """Go fast: lap progress per step (x10) plus speed/4, while all wheels are on the road.
+
+    ``progress / steps`` is the average percent of the lap per step, which grows with lap
+    speed; the speed term gives a signal from the first step. Off the road: 1e-3.
+
+    Args:
+        params: DeepRacer reward params.
+
+    Returns:
+        The reward.
+    """
+    if not params["all_wheels_on_track"] or params["is_offtrack"]:
+        return MIN_REWARD
+    steps = max(int(params["steps"]), 1)
+    rate_pct = max(float(params["progress"]), 0.0) / steps
+    return max(10.0 * rate_pct + 0.25 * float(params["speed"]), MIN_REWARD)
+
+
+def waypoint_heading(params: dict[str, Any]) -> float:
+    """Point at the next waypoint: 1.0 when aligned, falling linearly to 1e-3 at 90 degrees off.
+
+    The track direction is the line from the waypoint just behind the car to the one just
+    ahead (``closest_waypoints``); off the road the reward is 1e-3.
+
+    Args:
+        params: DeepRacer reward params.
+
+    Returns:
+        The reward.
+    """
+    if not params["all_wheels_on_track"]:
+        return MIN_REWARD
+    waypoints = params["waypoints"]
+    prev_i, next_i = params["closest_waypoints"]
+    prev_pt = waypoints[prev_i]
+    next_pt = waypoints[next_i]
+    direction = math.degrees(math.atan2(next_pt[1] - prev_pt[1], next_pt[0] - prev_pt[0]))
+    diff = abs(direction - params["heading"]) % 360.0
+    if diff > 180.0:
+        diff = 360.0 - diff
+    return max(1.0 - diff / 90.0, MIN_REWARD)

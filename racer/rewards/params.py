@@ -1,0 +1,458 @@
+"""Reward ``params`` assembly: the DeepRacer dictionary, built cheaply once per step.
+
+:class:`ParamsBuilder` holds every per-track constant (the waypoints list, the track length, the
+width profile) and turns the env's per-step :class:`StepInputs` into the ``params`` dict that a
+DeepRacer reward function reads. See DESIGN.md ("Reward parameters") for the keys.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from racer.track import Projection, Track
+
+__all__ = [
+    "BEHIND_START_JUMP_PCT",
+    "DEEPRACER_KEYS",
+    "DEFAULT_CAMERA_HFOV_RAD",
+    "EXTRA_KEYS",
+    "OBJECT_IN_CAMERA_RANGE_M",
+    "ObjectInfo",
+    "ParamsBuilder",
+    "StepInputs",
+    "heading_deg",
+]
+
+BEHIND_START_JUMP_PCT = 50.0  # a rise above this in one step is a wrap backwards past the start
+DEFAULT_CAMERA_HFOV_RAD = math.radians(120.0)  # DeepRacer's wide-angle lens; env passes its own
+OBJECT_IN_CAMERA_RANGE_M = 3.0  # how far ahead an object counts as "in camera" (DeepRacer-like)
+
+#: The keys DeepRacer's reward ``params`` holds; every one is always present.
+DEEPRACER_KEYS: tuple[str, ...] = (
+    "all_wheels_on_track",
+    "x",
+    "y",
+    "heading",
+    "distance_from_center",
+    "is_left_of_center",
+    "progress",
+    "steps",
+    "speed",
+    "steering_angle",
+    "track_width",
+    "track_length",
+    "waypoints",
+    "closest_waypoints",
+    "is_offtrack",
+    "is_crashed",
+    "is_reversed",
+    "projection_distance",
+    "closest_objects",
+    "objects_location",
+    "objects_left_of_center",
+    "objects_speed",
+    "objects_heading",
+    "objects_distance",
+    "objects_distance_from_center",
+    "object_in_camera",
+    "sim_time",
+)
+
+#: racer's extra keys (DeepRacer has none of these).
+EXTRA_KEYS: tuple[str, ...] = (
+    "measured_speed",  # m/s, the car's measured speed (DeepRacer's `speed` is the command)
+    "lateral_offset",  # m, signed distance from the centre line, + = left of centre
+    "track_heading",  # degrees in (-180, 180], centre-line direction at the car's projection
+    "heading_error",  # degrees in (-180, 180], heading - track_heading
+)
+
+
+class ObjectInfo(NamedTuple):
+    """An object or bot car on the track, as the env knows it at one step.
+
+    Attributes:
+        x_m: Position x, metres.
+        y_m: Position y, metres.
+        heading_rad: Yaw, radians, counter-clockwise from +x.
+        speed_mps: Speed, m/s (0 for a static box).
+        is_bot: True for a bot car, False for a static obstacle.
+    """
+
+    x_m: float
+    y_m: float
+    heading_rad: float = 0.0
+    speed_mps: float = 0.0
+    is_bot: bool = False
+
+
+@dataclass(slots=True)
+class StepInputs:
+    """Everything the env knows at one step that the reward ``params`` need.
+
+    Attributes:
+        front_xy: DeepRacer's ``x``, ``y``: a point near the front of the car, metres.
+        heading_rad: Car yaw, radians, counter-clockwise from +x.
+        wheels_xy: (4, 2) wheel contact points, metres.
+        speed_cmd_mps: Commanded speed (DeepRacer's ``speed``), m/s.
+        steering_cmd_deg: Commanded steering, degrees, positive = left.
+        measured_speed_mps: Measured speed of the car, m/s.
+        steps: Step count in this episode; the first step is 1.
+        start_s: Arc length where this episode started (the progress reference), metres.
+        prev_progress: Progress at the previous step (0 on the first step), percent.
+        sim_time_s: Simulated seconds since the episode started.
+        is_crashed: The car hit an object or another car.
+        is_reversed: The episode runs the track in the reversed direction.
+        objects: Objects and bot cars on the track.
+        camera_hfov_rad: Horizontal field of view of the front camera, for ``object_in_camera``;
+            None uses :data:`DEFAULT_CAMERA_HFOV_RAD`.
+        progress: Progress the env tracks itself (e.g. from unwrapped distance travelled),
+            percent; when given, ``params["progress"]`` is this value as is, and ``start_s`` /
+            ``prev_progress`` are not used. None: computed from geometry (class docstring of
+            :class:`ParamsBuilder`).
+        projection: ``track.project(front_xy)`` for this step when the env already has it
+            (saves the builder a second projection); None: the builder projects.
+    """
+
+    front_xy: tuple[float, float]
+    heading_rad: float
+    wheels_xy: np.ndarray
+    speed_cmd_mps: float
+    steering_cmd_deg: float
+    measured_speed_mps: float
+    steps: int
+    start_s: float
+    prev_progress: float
+    sim_time_s: float
+    is_crashed: bool = False
+    is_reversed: bool = False
+    objects: Sequence[ObjectInfo] = field(default_factory=tuple)
+    camera_hfov_rad: float | None = None
+    progress: float | None = None
+    projection: Projection | None = None
+
+
+def heading_deg(angle_rad: float) -> float:
+    """Convert an angle in radians to degrees in (-180, 180], DeepRacer's ``heading`` range.
+
+    Args:
+        angle_rad: Any angle, radians.
+
+    Returns:
+        The same direction in degrees, in (-180, 180].
+    """
+    deg = math.degrees(angle_rad) % 360.0
+    return deg - 360.0 if deg > 180.0 else deg
+
+
+class ParamsBuilder:
+    """Builds DeepRacer reward ``params`` for one track (and one driving direction).
+
+    The per-track constants (waypoints list, length, width profile) are computed once here and
+    shared by every ``params`` dict; a reward function must not mutate ``params["waypoints"]``
+    (DeepRacer shares it too). The env builds one builder per driving direction (``track`` and
+    ``track.reversed()``).
+
+    Progress: ``progress`` is the percentage of the lap driven from ``start_s`` in the driving
+    direction, ``(s - start_s) mod length / length * 100`` on a closed track (clipped to 0-100
+    on an open one, as :meth:`Track.s_to_progress`). Behind the start the raw value wraps to
+    ~99.9 % (right after the start the front point can sit slightly behind ``start_s``, and a
+    car driving backwards from the start goes there too). No car covers half a lap in one step,
+    so a raw value more than :data:`BEHIND_START_JUMP_PCT` above ``prev_progress`` means "behind
+    the start" and progress is reported as 0.0 (this includes the simple rule "raw > 99 while
+    prev_progress < 50"). A fall (prev 99.9 -> raw 0.1) is left alone: lap completion is the
+    env's business.
+
+    Args:
+        track: The track, in the driving direction of the episodes this builder serves.
+    """
+
+    __slots__ = (
+        "_clearance",
+        "_closed",
+        "_length",
+        "_n",
+        "_s_list",
+        "_seg_len",
+        "_track",
+        "_waypoints",
+        "_widths_list",
+    )
+
+    def __init__(self, track: Track) -> None:
+        self._track = track
+        self._waypoints: list[tuple[float, float]] = track.waypoints_list()
+        self._length = float(track.length)
+        self._closed = bool(track.closed)
+        s = np.asarray(track.s, dtype=np.float64)
+        widths = np.asarray(track.widths, dtype=np.float64)
+        self._n = int(s.shape[0])
+        self._s_list: list[float] = s.tolist()
+        self._widths_list: list[float] = widths.tolist()
+        ends = np.append(s[1:], self._length) if self._closed else s[1:]
+        self._seg_len: list[float] = (ends - s[: len(ends)]).tolist()
+        self._clearance: list[float] = _segment_clearance(track).tolist()
+
+    @property
+    def track(self) -> Track:
+        """The track this builder serves."""
+        return self._track
+
+    @property
+    def waypoints(self) -> list[tuple[float, float]]:
+        """The shared waypoints list (centre line, driving order)."""
+        return self._waypoints
+
+    def width_at_segment(self, segment: int, s: float) -> float:
+        """Road width at arc length ``s`` on ``segment``, interpolated between its waypoints.
+
+        Args:
+            segment: Index i of the segment i -> i+1 (wrapping on a closed track).
+            s: Arc length from waypoint 0, metres.
+
+        Returns:
+            Road width, metres.
+        """
+        widths = self._widths_list
+        i = segment
+        j = i + 1
+        if j >= self._n:
+            if not self._closed:
+                return widths[i]
+            j = 0
+        seg_len = self._seg_len[i] if i < len(self._seg_len) else 0.0
+        if seg_len <= 0.0:
+            return widths[i]
+        t = (s - self._s_list[i]) / seg_len
+        t = 0.0 if t < 0.0 else (1.0 if t > 1.0 else t)
+        return widths[i] + t * (widths[j] - widths[i])
+
+    def progress_pct(self, s: float, start_s: float, prev_progress: float) -> float:
+        """Percent of the lap driven from ``start_s`` to ``s`` (see the class docstring).
+
+        Args:
+            s: Arc length of the car's front point, metres.
+            start_s: Arc length where the episode started, metres.
+            prev_progress: Progress at the previous step, percent.
+
+        Returns:
+            Progress, percent in [0, 100].
+        """
+        length = self._length
+        if self._closed:
+            raw = ((s - start_s) % length) / length * 100.0
+            if raw - prev_progress > BEHIND_START_JUMP_PCT:
+                return 0.0
+            return raw
+        remaining = length - start_s
+        if remaining <= 0.0:
+            return 100.0
+        raw = (s - start_s) / remaining * 100.0
+        return 0.0 if raw < 0.0 else (100.0 if raw > 100.0 else raw)
+
+    def build(self, inp: StepInputs) -> dict[str, Any]:
+        """Assemble the ``params`` dict for one step.
+
+        Args:
+            inp: What the env knows at this step.
+
+        Returns:
+            A new dict with every DeepRacer key (:data:`DEEPRACER_KEYS`) and racer's extras
+            (:data:`EXTRA_KEYS`), with DeepRacer's types (bools are bool, indices int, lists
+            are lists).
+        """
+        track = self._track
+        fx = float(inp.front_xy[0])
+        fy = float(inp.front_xy[1])
+        proj = inp.projection if inp.projection is not None else track.project(np.array((fx, fy)))
+        s = float(proj.s)
+        lateral = float(proj.lateral)
+        seg = int(proj.segment)
+        nxt = seg + 1
+        if nxt >= self._n:
+            nxt = 0 if self._closed else seg
+        all_on, none_on = self._wheels_on_track(inp.wheels_xy, fx, fy, abs(lateral), seg)
+        heading = heading_deg(inp.heading_rad)
+        track_heading = heading_deg(float(proj.heading_rad))
+        heading_error = heading - track_heading
+        if heading_error > 180.0:
+            heading_error -= 360.0
+        elif heading_error <= -180.0:
+            heading_error += 360.0
+        params: dict[str, Any] = {
+            "all_wheels_on_track": all_on,
+            "x": fx,
+            "y": fy,
+            "heading": heading,
+            "distance_from_center": abs(lateral),
+            "is_left_of_center": lateral > 0.0,
+            "progress": (
+                self.progress_pct(s, inp.start_s, inp.prev_progress)
+                if inp.progress is None
+                else float(inp.progress)
+            ),
+            "steps": int(inp.steps),
+            "speed": float(inp.speed_cmd_mps),
+            "steering_angle": float(inp.steering_cmd_deg),
+            "track_width": self.width_at_segment(seg, s),
+            "track_length": self._length,
+            "waypoints": self._waypoints,
+            "closest_waypoints": [seg, nxt],
+            "is_offtrack": none_on,
+            "is_crashed": bool(inp.is_crashed),
+            "is_reversed": bool(inp.is_reversed),
+            "projection_distance": s,
+            "sim_time": float(inp.sim_time_s),
+            "measured_speed": float(inp.measured_speed_mps),
+            "lateral_offset": lateral,
+            "track_heading": track_heading,
+            "heading_error": heading_error,
+        }
+        if inp.objects:
+            self._add_objects(params, inp, s)
+        else:
+            params["closest_objects"] = [0, 0]
+            params["objects_location"] = []
+            params["objects_left_of_center"] = []
+            params["objects_speed"] = []
+            params["objects_heading"] = []
+            params["objects_distance"] = []
+            params["objects_distance_from_center"] = []
+            params["object_in_camera"] = False
+        return params
+
+    def _wheels_on_track(
+        self, wheels_xy: np.ndarray, fx: float, fy: float, distance: float, seg: int
+    ) -> tuple[bool, bool]:
+        """``(all wheels on the road, no wheel on the road)``, exactly as ``track.on_track``.
+
+        Fast path: when every wheel lies closer to the front point than the front point lies to
+        the nearest border (``clearance - distance``), all wheels are on the road without a
+        polygon test.
+        """
+        wheels = wheels_xy.tolist() if isinstance(wheels_xy, np.ndarray) else list(wheels_xy)
+        reach2 = 0.0
+        for wx, wy in wheels:
+            d2 = (wx - fx) * (wx - fx) + (wy - fy) * (wy - fy)
+            if d2 > reach2:
+                reach2 = d2
+        if distance + math.sqrt(reach2) < self._clearance[seg]:
+            return True, False
+        on = np.asarray(self._track.on_track(wheels_xy)).tolist()
+        if isinstance(on, bool):
+            return on, not on
+        return all(on), not any(on)
+
+    def _add_objects(self, params: dict[str, Any], inp: StepInputs, car_s: float) -> None:
+        """Fill the ``objects_*`` keys (DeepRacer's meaning) for a non-empty object list."""
+        objects = inp.objects
+        xy = np.array([(o.x_m, o.y_m) for o in objects], dtype=np.float64)
+        proj = self._track.project(xy)
+        obj_s: list[float] = np.asarray(proj.s, dtype=np.float64).tolist()
+        obj_lat: list[float] = np.asarray(proj.lateral, dtype=np.float64).tolist()
+        length = self._length
+        # Distance along the track from the car to each object, in the driving direction.
+        if self._closed:
+            ahead = [(o_s - car_s) % length for o_s in obj_s]
+        else:
+            ahead = [o_s - car_s if o_s >= car_s else math.inf for o_s in obj_s]
+        behind = [
+            (car_s - o_s) % length if self._closed else (car_s - o_s if o_s < car_s else math.inf)
+            for o_s in obj_s
+        ]
+        i_ahead = min(range(len(objects)), key=ahead.__getitem__)
+        i_behind = min(range(len(objects)), key=behind.__getitem__)
+        if math.isinf(ahead[i_ahead]):
+            i_ahead = i_behind
+        if math.isinf(behind[i_behind]):
+            i_behind = i_ahead
+        params["closest_objects"] = [int(i_behind), int(i_ahead)]
+        params["objects_location"] = [(float(o.x_m), float(o.y_m)) for o in objects]
+        params["objects_left_of_center"] = [lat > 0.0 for lat in obj_lat]
+        params["objects_speed"] = [float(o.speed_mps) for o in objects]
+        params["objects_heading"] = [heading_deg(o.heading_rad) for o in objects]
+        params["objects_distance"] = obj_s
+        params["objects_distance_from_center"] = [abs(lat) for lat in obj_lat]
+        params["object_in_camera"] = _any_in_camera(inp, objects)
+
+
+def _segment_clearance(track: Track) -> np.ndarray:
+    """Per centre-line segment: a lower bound on the distance from it to the road's edges, m.
+
+    A point within ``clearance[i] - r`` of segment ``i`` has a whole disc of radius ``r`` on the
+    road (the centre line lies on the road). Zero where that does not hold (centre line off the
+    road, or an open track's end caps), which disables the fast on-track path there.
+    """
+    center = np.asarray(track.center, dtype=np.float64)
+    left = np.asarray(track.left, dtype=np.float64)
+    right = np.asarray(track.right, dtype=np.float64)
+    if track.closed:
+        a, b = center, np.roll(center, -1, axis=0)
+        edges = [(left, np.roll(left, -1, axis=0)), (right, np.roll(right, -1, axis=0))]
+    else:
+        a, b = center[:-1], center[1:]
+        ring = np.concatenate((left, right[::-1]))
+        edges = [(ring, np.roll(ring, -1, axis=0))]
+    c = np.concatenate([e[0] for e in edges])
+    d = np.concatenate([e[1] for e in edges])
+    clearance = np.empty(len(a))
+    chunk = max(1, 200_000 // max(len(c), 1))
+    for lo in range(0, len(a), chunk):
+        hi = min(len(a), lo + chunk)
+        sa, sb = a[lo:hi, None, :], b[lo:hi, None, :]
+        dist = np.minimum(
+            np.minimum(_point_segment(sa, c, d), _point_segment(sb, c, d)),
+            np.minimum(_point_segment(c, sa, sb), _point_segment(d, sa, sb)),
+        )
+        crossing = _segments_cross(sa, sb, c, d)
+        clearance[lo:hi] = np.where(crossing, 0.0, dist).min(axis=1)
+    if not np.all(np.asarray(track.on_track(center))):
+        clearance[:] = 0.0
+    return clearance * (1.0 - 1e-9)
+
+
+def _point_segment(p: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Distance from points ``p`` to segments ``a``-``b`` (broadcast over leading axes)."""
+    ab = b - a
+    ap = p - a
+    denom = np.maximum((ab * ab).sum(axis=-1), 1e-300)
+    t = np.clip((ap * ab).sum(axis=-1) / denom, 0.0, 1.0)
+    e = ap - t[..., None] * ab
+    return np.sqrt((e * e).sum(axis=-1))
+
+
+def _segments_cross(a: np.ndarray, b: np.ndarray, c: np.ndarray, d: np.ndarray) -> np.ndarray:
+    """Whether segments ``a``-``b`` and ``c``-``d`` intersect (touching counts)."""
+
+    def orient(p: np.ndarray, q: np.ndarray, r: np.ndarray) -> np.ndarray:
+        return (q[..., 0] - p[..., 0]) * (r[..., 1] - p[..., 1]) - (q[..., 1] - p[..., 1]) * (
+            r[..., 0] - p[..., 0]
+        )
+
+    o1, o2 = orient(a, b, c), orient(a, b, d)
+    o3, o4 = orient(c, d, a), orient(c, d, b)
+    return (o1 * o2 <= 0.0) & (o3 * o4 <= 0.0)
+
+
+def _any_in_camera(inp: StepInputs, objects: Sequence[ObjectInfo]) -> bool:
+    """True when an object lies ahead of the car, inside the camera's field of view and range."""
+    hfov = inp.camera_hfov_rad if inp.camera_hfov_rad is not None else DEFAULT_CAMERA_HFOV_RAD
+    half = 0.5 * hfov
+    fx, fy = float(inp.front_xy[0]), float(inp.front_xy[1])
+    yaw = inp.heading_rad
+    for o in objects:
+        dx = o.x_m - fx
+        dy = o.y_m - fy
+        dist = math.hypot(dx, dy)
+        if dist > OBJECT_IN_CAMERA_RANGE_M or dist == 0.0:
+            continue
+        bearing = math.atan2(dy, dx) - yaw
+        bearing = (bearing + math.pi) % (2.0 * math.pi) - math.pi
+        if abs(bearing) <= half:
+            return True
+    return False

@@ -1,0 +1,756 @@
+"""The simulated world: one PyBullet client holding a track's painted floor, the car, boxes and
+bot cars, with the car's sensors (front camera, stereo pair, lidar) and two human views.
+
+Each :class:`World` owns its own ``BulletClient`` in DIRECT mode and never touches PyBullet's
+global client, so many worlds run side by side in one process.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pybullet as p
+from pybullet_utils.bullet_client import BulletClient
+
+from racer.sim.camera import FloorCamera
+from racer.sim.car import (
+    BODY_LENGTH_M,
+    BODY_WIDTH_M,
+    STEER_JOINTS,
+    WHEEL_OFFSETS_M,
+    BicycleModel,
+    ackermann_angles,
+    car_urdf_path,
+)
+from racer.sim.config import (
+    CONTROL_HZ,
+    FRONT_OFFSET_M,
+    MAX_SPEED_MPS,
+    MAX_STEERING_RAD,
+    WorldConfig,
+)
+from racer.sim.texture import FLOOR_RGB, FloorTexture, floor_texture, rgb_to_gray
+
+GROUP_CAR = 2  # collision group of the ego car (rays and other cars' rays skip it)
+GROUP_OBJECT = 4  # collision group of boxes and bot cars (what the lidar sees)
+CONTACT_REACH_M = 1.0  # objects nearer than this (plus travel) are checked at every substep, m
+FLOOR_TILE_M = 0.5  # PyBullet floor mesh tile (keeps TinyRenderer's texture mapping exact), m
+FLOOR_SKIRT_M = 60.0  # plain floor beyond the texture in PyBullet's views, m
+BOX_RGBA = (0.85, 0.55, 0.2, 1.0)  # obstacle boxes: cardboard orange
+BOT_RGBA = (0.8, 0.1, 0.1, 1.0)  # bot cars: red
+HIDDEN_XYZ = (0.0, 0.0, -50.0)  # where the ego car waits while its own camera renders, m
+OBJECT_FOV_MARGIN = 1.2  # widen the camera frustum test by this factor of the object's radius
+
+
+@dataclass(frozen=True)
+class CarState:
+    """The car after the last step.
+
+    Attributes:
+        x_m: Car centre (mid-wheelbase, on the ground) x, m.
+        y_m: Car centre y, m.
+        yaw_rad: Heading, rad, counter-clockwise from +x, in (-pi, pi].
+        speed_mps: Measured forward speed, m/s.
+        steering_rad: Actual steering angle (bicycle model, + = left), rad.
+        front_xy: (2,) point 0.09 m ahead of the centre: DeepRacer's reported x, y, m.
+        wheels_xy: (4, 2) wheel contact points FL, FR, RL, RR, m.
+        crashed: The car touched a box or a bot car during the last step.
+    """
+
+    x_m: float
+    y_m: float
+    yaw_rad: float
+    speed_mps: float
+    steering_rad: float
+    front_xy: np.ndarray
+    wheels_xy: np.ndarray
+    crashed: bool
+
+
+@dataclass(frozen=True)
+class ObjectState:
+    """A box or a bot car.
+
+    Attributes:
+        id: The id returned by ``add_box`` / ``add_bot``.
+        kind: ``"box"`` or ``"bot"``.
+        x_m: Centre x, m.
+        y_m: Centre y, m.
+        yaw_rad: Heading, rad.
+        speed_mps: Speed along its heading, m/s (0 for boxes).
+        size_m: (length, width, height) of its footprint box, m.
+        s_m: Bots: arc length along the centre line, m; boxes: None.
+        lateral_m: Bots: offset from the centre line (+ = left), m; boxes: None.
+    """
+
+    id: int
+    kind: str
+    x_m: float
+    y_m: float
+    yaw_rad: float
+    speed_mps: float
+    size_m: tuple[float, float, float]
+    s_m: float | None = None
+    lateral_m: float | None = None
+
+
+@dataclass
+class _Object:
+    body: int
+    kind: str
+    x_m: float
+    y_m: float
+    yaw_rad: float
+    speed_mps: float
+    size_m: tuple[float, float, float]
+    s_m: float | None = None
+    lateral_m: float | None = None
+
+    @property
+    def radius_m(self) -> float:
+        return 0.5 * math.hypot(self.size_m[0], self.size_m[1])
+
+
+def _yaw_quat(yaw: float) -> tuple[float, float, float, float]:
+    return (0.0, 0.0, math.sin(0.5 * yaw), math.cos(0.5 * yaw))
+
+
+class World:
+    """A track, a car and objects in their own PyBullet client.
+
+    Args:
+        track: A :class:`racer.track.Track`.
+        config: World settings; defaults to ``WorldConfig()``.
+
+    The car starts at rest on the first waypoint, facing along the track.
+    """
+
+    def __init__(self, track: Any, config: WorldConfig | None = None) -> None:
+        self._bc: BulletClient | None = None
+        self.track = track
+        self.config = config if config is not None else WorldConfig()
+        cfg = self.config
+        self._bc = BulletClient(connection_mode=p.DIRECT)
+        self._cid: int = self._bc._client
+        cid = self._cid
+        self._car = p.loadURDF(car_urdf_path(), [0, 0, 0], physicsClientId=cid)
+        p.setCollisionFilterGroupMask(self._car, -1, GROUP_CAR, GROUP_OBJECT, physicsClientId=cid)
+        self._steer_joints = self._joint_indices(self._car, STEER_JOINTS)
+        self._model = BicycleModel(cfg.dynamics)
+        self.texture: FloorTexture = floor_texture(
+            track, cfg.texture_m_per_px, cfg.texture_margin_m
+        )
+        self._cam = FloorCamera(cfg.camera, self.texture, 0.0)
+        self._stereo: tuple[FloorCamera, FloorCamera] | None = None
+        self._floor_body: int | None = None
+        self._objects: dict[int, _Object] = {}
+        self._box_shapes: dict[tuple[float, float, float], tuple[int, int]] = {}
+        self._next_id = 0
+        self._crashed = False
+        self._pose_synced = False
+        self.sim_time_s = 0.0
+        lc = cfg.lidar
+        self._lidar_angles = np.radians(np.linspace(-lc.fov_deg / 2, lc.fov_deg / 2, lc.num_rays))
+        self._lidar_empty = np.full(lc.num_rays, lc.max_range_m, dtype=np.float32)
+        start = np.asarray(track.point_at(0.0), dtype=np.float64).reshape(-1)
+        self.reset_car(float(start[0]), float(start[1]), float(track.heading_at(0.0)))
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @property
+    def client_id(self) -> int:
+        """The PyBullet physics client id this world owns (-1 once closed)."""
+        return self._cid if self._bc is not None else -1
+
+    def close(self) -> None:
+        """Disconnects the world's PyBullet client; the world is unusable afterwards."""
+        bc, self._bc = self._bc, None
+        if bc is not None:
+            try:
+                p.disconnect(physicsClientId=bc._client)
+            finally:
+                bc._client = -1  # keep BulletClient.__del__ from disconnecting a reused id
+
+    def __del__(self) -> None:
+        # A bare try (not contextlib): module globals may be gone at interpreter shutdown.
+        try:  # noqa: SIM105
+            self.close()
+        except Exception:
+            pass
+
+    def __enter__(self) -> World:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ car
+
+    def reset_car(self, x_m: float, y_m: float, yaw_rad: float) -> None:
+        """Places the car at rest (zero speed, straight wheels) with its centre at (x_m, y_m)."""
+        self._model.reset(x_m, y_m, yaw_rad)
+        self._crashed = False
+        self._pose_synced = False
+        self.sim_time_s = 0.0
+        if self._objects:
+            self._sync_car()
+            self._crashed = self._touching(CONTACT_REACH_M)
+
+    def step(self, steering_rad: float, speed_mps: float) -> None:
+        """Applies a command, then simulates one control period (1 / CONTROL_HZ s).
+
+        Bots advance first; the car then follows the command over the physics substeps, and
+        contacts with objects are checked at every substep while any object is within reach.
+
+        Args:
+            steering_rad: Steering command, rad (+ = left), clipped to +/-30 degrees.
+            speed_mps: Speed command, m/s, clipped to [0, 4].
+        """
+        steer = min(max(float(steering_rad), -MAX_STEERING_RAD), MAX_STEERING_RAD)
+        speed = min(max(float(speed_mps), 0.0), MAX_SPEED_MPS)
+        cfg = self.config
+        n = cfg.substeps
+        dt = 1.0 / cfg.physics_hz
+        m = self._model
+        self._pose_synced = False
+        self.sim_time_s += 1.0 / CONTROL_HZ
+        if not self._objects:
+            m.advance(steer, speed, dt, n)
+            self._crashed = False
+            return
+        self._advance_bots(1.0 / CONTROL_HZ)
+        reach = CONTACT_REACH_M + MAX_SPEED_MPS / CONTROL_HZ
+        crashed = False
+        if self._nearest_object_m() > reach:
+            m.advance(steer, speed, dt, n)
+        else:
+            for _ in range(n):
+                m.advance(steer, speed, dt, 1)
+                self._pose_synced = False
+                if not crashed:
+                    self._sync_car()
+                    crashed = self._touching(reach)
+        self._crashed = crashed
+
+    def car_state(self) -> CarState:
+        """The car's state after the last step (or reset)."""
+        m = self._model
+        c, s = math.cos(m.yaw_rad), math.sin(m.yaw_rad)
+        front = np.array([m.x_m + FRONT_OFFSET_M * c, m.y_m + FRONT_OFFSET_M * s])
+        off = np.asarray(WHEEL_OFFSETS_M)
+        wheels = np.empty((4, 2))
+        wheels[:, 0] = m.x_m + off[:, 0] * c - off[:, 1] * s
+        wheels[:, 1] = m.y_m + off[:, 0] * s + off[:, 1] * c
+        return CarState(
+            x_m=m.x_m,
+            y_m=m.y_m,
+            yaw_rad=m.yaw_rad,
+            speed_mps=m.speed_mps,
+            steering_rad=m.steering_rad,
+            front_xy=front,
+            wheels_xy=wheels,
+            crashed=self._crashed,
+        )
+
+    # ------------------------------------------------------------------ sensors
+
+    def camera(self) -> np.ndarray:
+        """The front camera frame: (H, W) uint8 gray, (120, 160) by default."""
+        m = self._model
+        img = self._cam.render(m.x_m, m.y_m, m.yaw_rad)
+        if self._objects:
+            self._composite_objects(img, 0.0)
+        return img
+
+    def stereo(self) -> np.ndarray:
+        """The stereo pair: (2, H, W) uint8 gray, left camera first."""
+        cfg = self.config.camera
+        if self._stereo is None:
+            b = cfg.stereo_baseline_m / 2
+            self._stereo = (
+                FloorCamera(cfg, self.texture, b),
+                FloorCamera(cfg, self.texture, -b),
+            )
+        m = self._model
+        out = np.empty((2, cfg.height_px, cfg.width_px), dtype=np.uint8)
+        for i, cam in enumerate(self._stereo):
+            out[i] = cam.render(m.x_m, m.y_m, m.yaw_rad)
+            if self._objects:
+                self._composite_objects(out[i], cam.lateral_m)
+        return out
+
+    def lidar(self) -> np.ndarray:
+        """Lidar ranges: (num_rays,) float32 metres, clipped at max_range_m.
+
+        Ray i points at ``angles[i]`` from the car's heading (counter-clockwise positive), from
+        -fov/2 (right, index 0) to +fov/2 (left). The rays are horizontal, ``height_m`` above the
+        ground, so they see boxes and bot cars but not the floor.
+        """
+        lc = self.config.lidar
+        if not self._objects:
+            return self._lidar_empty.copy()
+        m = self._model
+        c, s = math.cos(m.yaw_rad), math.sin(m.yaw_rad)
+        ox = m.x_m + lc.forward_m * c
+        oy = m.y_m + lc.forward_m * s
+        a = self._lidar_angles + m.yaw_rad
+        to = np.empty((a.size, 3))
+        to[:, 0] = ox + lc.max_range_m * np.cos(a)
+        to[:, 1] = oy + lc.max_range_m * np.sin(a)
+        to[:, 2] = lc.height_m
+        frm = np.empty_like(to)
+        frm[:] = (ox, oy, lc.height_m)
+        hits = p.rayTestBatch(frm, to, collisionFilterMask=GROUP_OBJECT, physicsClientId=self._cid)
+        frac = np.fromiter((h[2] for h in hits), dtype=np.float32, count=a.size)
+        return np.minimum(frac * np.float32(lc.max_range_m), np.float32(lc.max_range_m))
+
+    @property
+    def lidar_angles_rad(self) -> np.ndarray:
+        """Angle of each lidar ray from the car's heading, rad (a copy)."""
+        return self._lidar_angles.copy()
+
+    # ------------------------------------------------------------------ objects
+
+    def add_box(
+        self,
+        x_m: float,
+        y_m: float,
+        yaw_rad: float = 0.0,
+        size_m: tuple[float, float, float] | None = None,
+    ) -> int:
+        """Adds a static obstacle box standing on the floor.
+
+        Args:
+            x_m: Centre x, m.
+            y_m: Centre y, m.
+            yaw_rad: Rotation about z, rad.
+            size_m: (length, width, height), m; defaults to ``config.box_size_m``.
+
+        Returns:
+            The object's id.
+        """
+        sx, sy, sz = size_m if size_m is not None else self.config.box_size_m
+        size = (float(sx), float(sy), float(sz))
+        shapes = self._box_shapes.get(size)
+        cid = self._cid
+        if shapes is None:
+            half = [v / 2 for v in size]
+            col = p.createCollisionShape(p.GEOM_BOX, halfExtents=half, physicsClientId=cid)
+            vis = p.createVisualShape(
+                p.GEOM_BOX, halfExtents=half, rgbaColor=BOX_RGBA, physicsClientId=cid
+            )
+            shapes = (col, vis)
+            self._box_shapes[size] = shapes
+        body = p.createMultiBody(
+            0,
+            shapes[0],
+            shapes[1],
+            basePosition=[x_m, y_m, size[2] / 2],
+            baseOrientation=_yaw_quat(yaw_rad),
+            physicsClientId=cid,
+        )
+        p.setCollisionFilterGroupMask(body, -1, GROUP_OBJECT, -1, physicsClientId=cid)
+        obj = _Object(body, "box", float(x_m), float(y_m), float(yaw_rad), 0.0, size)
+        return self._register(obj)
+
+    def add_bot(self, s_m: float, speed_mps: float, lateral_m: float = 0.0) -> int:
+        """Adds a bot car that drives along the centre line at constant speed.
+
+        Args:
+            s_m: Starting arc length along the centre line, m.
+            speed_mps: Constant speed along the track's driving direction, m/s.
+            lateral_m: Offset from the centre line, m (+ = left of the driving direction).
+
+        Returns:
+            The object's id.
+        """
+        cid = self._cid
+        body = p.loadURDF(car_urdf_path(), [0, 0, 0], physicsClientId=cid)
+        p.changeVisualShape(body, -1, rgbaColor=BOT_RGBA, physicsClientId=cid)
+        p.setCollisionFilterGroupMask(body, -1, GROUP_OBJECT, -1, physicsClientId=cid)
+        size = (BODY_LENGTH_M, BODY_WIDTH_M, 0.085)
+        obj = _Object(body, "bot", 0.0, 0.0, 0.0, float(speed_mps), size, float(s_m), lateral_m)
+        self._place_bot(obj)
+        return self._register(obj)
+
+    def objects(self) -> list[ObjectState]:
+        """States of all boxes and bot cars, in the order they were added."""
+        return [
+            ObjectState(
+                id=i,
+                kind=o.kind,
+                x_m=o.x_m,
+                y_m=o.y_m,
+                yaw_rad=o.yaw_rad,
+                speed_mps=o.speed_mps,
+                size_m=o.size_m,
+                s_m=o.s_m,
+                lateral_m=o.lateral_m,
+            )
+            for i, o in self._objects.items()
+        ]
+
+    def remove_object(self, object_id: int) -> None:
+        """Removes one box or bot car by id."""
+        obj = self._objects.pop(object_id)
+        p.removeBody(obj.body, physicsClientId=self._cid)
+
+    def clear_objects(self) -> None:
+        """Removes every box and bot car."""
+        for i in list(self._objects):
+            self.remove_object(i)
+        self._crashed = False
+
+    def object_in_camera(self) -> bool:
+        """Whether any box or bot car lies (at least partly) in the front camera's view."""
+        return bool(self._objects) and self._objects_in_view(0.0)
+
+    # ------------------------------------------------------------------ human views
+
+    def render_chase(self, width: int = 320, height: int = 240) -> np.ndarray:
+        """A view from behind and above the car (PyBullet's TinyRenderer), for people.
+
+        Returns:
+            (height, width, 3) uint8 RGB.
+        """
+        self._ensure_floor()
+        self._sync_car(steering=True)
+        m = self._model
+        c, s = math.cos(m.yaw_rad), math.sin(m.yaw_rad)
+        eye = [m.x_m - 0.8 * c, m.y_m - 0.8 * s, 0.45]
+        target = [m.x_m + 0.6 * c, m.y_m + 0.6 * s, 0.0]
+        cid = self._cid
+        view = p.computeViewMatrix(eye, target, [0, 0, 1], physicsClientId=cid)
+        proj = p.computeProjectionMatrixFOV(60, width / height, 0.05, 60, physicsClientId=cid)
+        rgba = self._render(width, height, view, proj, flat=False)[0]
+        return np.ascontiguousarray(rgba[..., :3])
+
+    def render_topdown(self, width: int = 400, height: int = 400) -> np.ndarray:
+        """The whole track from above with the car and objects drawn on it, for people.
+
+        Returns:
+            (height, width, 3) uint8 RGB; north (+y) is up.
+        """
+        tex = self.texture
+        th, tw = tex.rgb.shape[:2]
+        scale = max(tw / width, th / height)  # texels per output pixel
+        cx = tex.x0_m + tw * tex.m_per_px / 2
+        cy = tex.y0_m + th * tex.m_per_px / 2
+        mpp = scale * tex.m_per_px  # metres per output pixel
+        xs = cx + (np.arange(width) + 0.5 - width / 2) * mpp
+        ys = cy - (np.arange(height) + 0.5 - height / 2) * mpp
+        ix = np.floor((xs - tex.x0_m) / tex.m_per_px).astype(np.intp)
+        iy = np.floor((ys - tex.y0_m) / tex.m_per_px).astype(np.intp)
+        okx = (ix >= 0) & (ix < tw)
+        oky = (iy >= 0) & (iy < th)
+        img = np.empty((height, width, 3), dtype=np.uint8)
+        img[...] = FLOOR_RGB
+        sub = tex.rgb[iy[oky]][:, ix[okx]]
+        img[np.ix_(oky, okx)] = sub
+
+        def to_px(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            return (x - cx) / mpp + width / 2, (cy - y) / mpp + height / 2
+
+        def draw(x: float, y: float, yaw: float, length: float, wid: float, rgb: tuple) -> None:
+            hl, hw = max(length / 2, 1.5 * mpp), max(wid / 2, 1.5 * mpp)
+            cs, sn = math.cos(yaw), math.sin(yaw)
+            corners = np.array([(hl, hw), (hl, -hw), (-hl, -hw), (-hl, hw)])
+            wx = x + corners[:, 0] * cs - corners[:, 1] * sn
+            wy = y + corners[:, 0] * sn + corners[:, 1] * cs
+            px, py = to_px(wx, wy)
+            _fill_convex(img, px, py, rgb)
+
+        for o in self._objects.values():
+            rgb = tuple(int(255 * v) for v in (BOX_RGBA if o.kind == "box" else BOT_RGBA)[:3])
+            draw(o.x_m, o.y_m, o.yaw_rad, o.size_m[0], o.size_m[1], rgb)
+        m = self._model
+        draw(m.x_m, m.y_m, m.yaw_rad, BODY_LENGTH_M, BODY_WIDTH_M, (30, 80, 220))
+        # Nose marker: a small white square at the front point.
+        draw(
+            m.x_m + FRONT_OFFSET_M * math.cos(m.yaw_rad),
+            m.y_m + FRONT_OFFSET_M * math.sin(m.yaw_rad),
+            m.yaw_rad,
+            0.06,
+            0.06,
+            (255, 255, 255),
+        )
+        return img
+
+    # ------------------------------------------------------------------ reference render
+
+    def camera_reference(self, lateral_m: float = 0.0, flat: bool = True) -> np.ndarray:
+        """The front camera rendered by PyBullet's TinyRenderer (slow; for tests and benchmarks).
+
+        Args:
+            lateral_m: Sideways offset of the camera, m (+ = left).
+            flat: Ambient-only lighting, so that floor pixels show the texture's own colours.
+
+        Returns:
+            (H, W) uint8 gray, the same pose and intrinsics as :meth:`camera`.
+        """
+        self._ensure_floor()
+        cfg = self.config.camera
+        view, proj = self._camera_matrices(lateral_m)
+        rgba = self._render_without_car(cfg.width_px, cfg.height_px, view, proj, flat=flat)[0]
+        return rgb_to_gray(rgba)
+
+    # ------------------------------------------------------------------ internals
+
+    def _joint_indices(self, body: int, names: tuple[str, ...]) -> list[int]:
+        found = {}
+        for j in range(p.getNumJoints(body, physicsClientId=self._cid)):
+            info = p.getJointInfo(body, j, physicsClientId=self._cid)
+            found[info[1].decode()] = j
+        return [found[n] for n in names]
+
+    def _register(self, obj: _Object) -> int:
+        i = self._next_id
+        self._next_id += 1
+        self._objects[i] = obj
+        return i
+
+    def _sync_car(self, steering: bool = False) -> None:
+        m = self._model
+        if not self._pose_synced:
+            p.resetBasePositionAndOrientation(
+                self._car, [m.x_m, m.y_m, 0.0], _yaw_quat(m.yaw_rad), physicsClientId=self._cid
+            )
+            self._pose_synced = True
+        if steering:
+            for j, a in zip(self._steer_joints, ackermann_angles(m.steering_rad), strict=True):
+                p.resetJointState(self._car, j, a, physicsClientId=self._cid)
+
+    def _nearest_object_m(self) -> float:
+        m = self._model
+        best = math.inf
+        for o in self._objects.values():
+            best = min(best, math.hypot(o.x_m - m.x_m, o.y_m - m.y_m) - o.radius_m)
+        return best
+
+    def _touching(self, reach_m: float) -> bool:
+        m = self._model
+        for o in self._objects.values():
+            if math.hypot(o.x_m - m.x_m, o.y_m - m.y_m) - o.radius_m > reach_m:
+                continue
+            if p.getClosestPoints(self._car, o.body, 0.0, physicsClientId=self._cid):
+                return True
+        return False
+
+    def _place_bot(self, o: _Object) -> None:
+        t = self.track
+        assert o.s_m is not None and o.lateral_m is not None
+        if not t.closed:
+            if o.s_m >= t.length:
+                o.s_m, o.speed_mps = float(t.length), 0.0
+            o.s_m = max(o.s_m, 0.0)
+        else:
+            o.s_m = o.s_m % t.length
+        xy = np.asarray(t.point_at(o.s_m), dtype=np.float64).reshape(-1)
+        yaw = float(t.heading_at(o.s_m))
+        o.x_m = float(xy[0]) - o.lateral_m * math.sin(yaw)
+        o.y_m = float(xy[1]) + o.lateral_m * math.cos(yaw)
+        o.yaw_rad = yaw
+        p.resetBasePositionAndOrientation(
+            o.body, [o.x_m, o.y_m, 0.0], _yaw_quat(yaw), physicsClientId=self._cid
+        )
+
+    def _advance_bots(self, dt_s: float) -> None:
+        for o in self._objects.values():
+            if o.kind == "bot" and o.speed_mps != 0.0:
+                assert o.s_m is not None
+                o.s_m += o.speed_mps * dt_s
+                self._place_bot(o)
+
+    def _camera_pose(self, lateral_m: float) -> tuple[list[float], list[float], list[float]]:
+        cfg = self.config.camera
+        m = self._model
+        c, s = math.cos(m.yaw_rad), math.sin(m.yaw_rad)
+        pitch = math.radians(cfg.pitch_deg)
+        eye = [
+            m.x_m + cfg.forward_m * c - lateral_m * s,
+            m.y_m + cfg.forward_m * s + lateral_m * c,
+            cfg.height_m,
+        ]
+        fwd = [math.cos(pitch) * c, math.cos(pitch) * s, -math.sin(pitch)]
+        up = [math.sin(pitch) * c, math.sin(pitch) * s, math.cos(pitch)]
+        return eye, fwd, up
+
+    def _camera_matrices(self, lateral_m: float) -> tuple[Any, Any]:
+        cfg = self.config.camera
+        eye, fwd, up = self._camera_pose(lateral_m)
+        target = [eye[i] + fwd[i] for i in range(3)]
+        cid = self._cid
+        view = p.computeViewMatrix(eye, target, up, physicsClientId=cid)
+        proj = p.computeProjectionMatrixFOV(
+            cfg.vfov_deg, cfg.width_px / cfg.height_px, cfg.near_m, cfg.far_m, physicsClientId=cid
+        )
+        return view, proj
+
+    def _render(
+        self, width: int, height: int, view: Any, proj: Any, flat: bool
+    ) -> tuple[np.ndarray, np.ndarray]:
+        light: dict[str, Any] = (
+            {"lightAmbientCoeff": 1.0, "lightDiffuseCoeff": 0.0, "lightSpecularCoeff": 0.0}
+            if flat
+            else {"lightDirection": [0.4, -0.3, 1.0], "lightAmbientCoeff": 0.6}
+        )
+        _, _, rgba, _, seg = p.getCameraImage(
+            width,
+            height,
+            view,
+            proj,
+            renderer=p.ER_TINY_RENDERER,
+            shadow=0,
+            physicsClientId=self._cid,
+            **light,
+        )
+        rgba = np.asarray(rgba, dtype=np.uint8).reshape(height, width, 4)
+        seg = np.asarray(seg).reshape(height, width)
+        return rgba, seg
+
+    def _render_without_car(
+        self, width: int, height: int, view: Any, proj: Any, flat: bool
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Renders with the ego car moved out of sight: the camera does not see its own body."""
+        cid = self._cid
+        p.resetBasePositionAndOrientation(self._car, HIDDEN_XYZ, (0, 0, 0, 1), physicsClientId=cid)
+        self._pose_synced = False
+        try:
+            return self._render(width, height, view, proj, flat)
+        finally:
+            self._sync_car()
+
+    def _objects_in_view(self, lateral_m: float) -> bool:
+        cfg = self.config.camera
+        eye, fwd, up = self._camera_pose(lateral_m)
+        tan_h = math.tan(math.radians(cfg.hfov_deg) / 2)
+        tan_v = math.tan(math.radians(cfg.vfov_deg) / 2)
+        right = [fwd[1] * up[2] - fwd[2] * up[1], fwd[2] * up[0] - fwd[0] * up[2], 0.0]
+        right[2] = fwd[0] * up[1] - fwd[1] * up[0]
+        for o in self._objects.values():
+            r = OBJECT_FOV_MARGIN * math.hypot(o.radius_m, o.size_m[2] / 2)
+            d = [o.x_m - eye[0], o.y_m - eye[1], o.size_m[2] / 2 - eye[2]]
+            z = d[0] * fwd[0] + d[1] * fwd[1] + d[2] * fwd[2]
+            if z < -r or z > cfg.far_m + r:
+                continue
+            x = d[0] * right[0] + d[1] * right[1] + d[2] * right[2]
+            y = d[0] * up[0] + d[1] * up[1] + d[2] * up[2]
+            slack_h = r * math.sqrt(1 + tan_h * tan_h)
+            slack_v = r * math.sqrt(1 + tan_v * tan_v)
+            if abs(x) <= z * tan_h + slack_h and abs(y) <= z * tan_v + slack_v:
+                return True
+        return False
+
+    def _composite_objects(self, img: np.ndarray, lateral_m: float) -> None:
+        if not self._objects_in_view(lateral_m):
+            return
+        cfg = self.config.camera
+        view, proj = self._camera_matrices(lateral_m)
+        cid = self._cid
+        floor = self._floor_body
+        if floor is not None:  # only objects are needed: skip drawing the floor mesh
+            p.resetBasePositionAndOrientation(floor, HIDDEN_XYZ, (0, 0, 0, 1), physicsClientId=cid)
+        try:
+            rgba, seg = self._render_without_car(
+                cfg.width_px, cfg.height_px, view, proj, flat=False
+            )
+        finally:
+            if floor is not None:
+                p.resetBasePositionAndOrientation(
+                    floor, (0, 0, 0), (0, 0, 0, 1), physicsClientId=cid
+                )
+        bodies = np.fromiter((o.body for o in self._objects.values()), dtype=np.int64)
+        mask = np.isin(seg, bodies)
+        if mask.any():
+            img[mask] = rgb_to_gray(rgba[mask])
+
+    def _ensure_floor(self) -> None:
+        """Creates the textured floor mesh in PyBullet (only the human and reference views
+        need it; the fast camera samples the texture directly)."""
+        if self._floor_body is not None:
+            return
+        tex = self.texture
+        cid = self._cid
+        verts, idx, uvs = _floor_mesh(tex)
+        vis = p.createVisualShape(
+            p.GEOM_MESH,
+            vertices=verts,
+            indices=idx,
+            uvs=uvs,
+            normals=[[0.0, 0.0, 1.0]] * len(verts),
+            physicsClientId=cid,
+        )
+        self._floor_body = p.createMultiBody(0, -1, vis, physicsClientId=cid)
+        tid = p.loadTexture(tex.png_path(), physicsClientId=cid)
+        p.changeVisualShape(
+            self._floor_body, -1, textureUniqueId=tid, rgbaColor=[1, 1, 1, 1], physicsClientId=cid
+        )
+
+
+def _floor_mesh(tex: FloorTexture) -> tuple[list[list[float]], list[int], list[list[float]]]:
+    """A tiled floor quad carrying the texture (u along +x, v along +y), plus a plain skirt.
+
+    Tiles keep TinyRenderer's screen-space texture interpolation close to exact; the skirt
+    samples the texture's edge texels (plain floor) out to the horizon.
+    """
+    w_m, h_m = tex.width_m, tex.height_m
+    nx = max(1, math.ceil(w_m / FLOOR_TILE_M))
+    ny = max(1, math.ceil(h_m / FLOOR_TILE_M))
+    us = np.linspace(0.0, 1.0, nx + 1)
+    vs = np.linspace(0.0, 1.0, ny + 1)
+    uu, vv = np.meshgrid(us, vs)
+    xs = tex.x0_m + uu * w_m
+    ys = tex.y0_m + vv * h_m
+    verts = np.stack([xs.ravel(), ys.ravel(), np.zeros(xs.size)], axis=1).tolist()
+    uvs = np.stack([uu.ravel(), vv.ravel()], axis=1).tolist()
+    idx: list[int] = []
+    row = nx + 1
+    for j in range(ny):
+        for i in range(nx):
+            a = j * row + i
+            idx += [a, a + 1, a + row + 1, a, a + row + 1, a + row]
+    # Skirt: four trapezoids from the texture's edge out to FLOOR_SKIRT_M, sampling edge texels.
+    e = 0.5 / max(tex.rgb.shape[:2])
+    x0, y0, x1, y1 = tex.x0_m, tex.y0_m, tex.x0_m + w_m, tex.y0_m + h_m
+    d = FLOOR_SKIRT_M
+    inner = [(x0, y0), (x1, y0), (x1, y1), (x0, y1)]
+    outer = [(x0 - d, y0 - d), (x1 + d, y0 - d), (x1 + d, y1 + d), (x0 - d, y1 + d)]
+    uv_edge = [(e, e), (1 - e, e), (1 - e, 1 - e), (e, 1 - e)]
+    for k in range(4):
+        k2 = (k + 1) % 4
+        base = len(verts)
+        for pt, uv in ((inner[k], uv_edge[k]), (inner[k2], uv_edge[k2])):
+            verts.append([pt[0], pt[1], 0.0])
+            uvs.append(list(uv))
+        for pt, uv in ((outer[k2], uv_edge[k2]), (outer[k], uv_edge[k])):
+            verts.append([pt[0], pt[1], 0.0])
+            uvs.append(list(uv))
+        # inner k, inner k2, outer k2, outer k: counter-clockwise seen from above (outer ring).
+        idx += [base, base + 3, base + 2, base, base + 2, base + 1]
+    return verts, idx, uvs
+
+
+def _fill_convex(img: np.ndarray, px: np.ndarray, py: np.ndarray, rgb: tuple) -> None:
+    """Fills a convex polygon given in pixel coordinates (x right, y down) on img."""
+    h, w = img.shape[:2]
+    x0 = max(int(math.floor(px.min())), 0)
+    x1 = min(int(math.ceil(px.max())) + 1, w)
+    y0 = max(int(math.floor(py.min())), 0)
+    y1 = min(int(math.ceil(py.max())) + 1, h)
+    if x1 <= x0 or y1 <= y0:
+        return
+    gx = np.arange(x0, x1) + 0.5
+    gy = (np.arange(y0, y1) + 0.5)[:, None]
+    inside = np.ones((y1 - y0, x1 - x0), dtype=bool)
+    n = len(px)
+    signs = []
+    for k in range(n):
+        ax, ay, bx, by = px[k], py[k], px[(k + 1) % n], py[(k + 1) % n]
+        signs.append((bx - ax) * (gy - ay) - (by - ay) * (gx - ax))
+    pos = np.all([s >= 0 for s in signs], axis=0)
+    neg = np.all([s <= 0 for s in signs], axis=0)
+    inside &= pos | neg
+    img[y0:y1, x0:x1][inside] = rgb

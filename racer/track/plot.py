@@ -1,0 +1,153 @@
+"""Drawing a track (and optionally trajectories on it) to an image file with matplotlib.
+
+matplotlib is imported inside :func:`plot_track` with the Agg backend, so importing
+:mod:`racer.track` stays light and works on machines without a display.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from racer.errors import MissingDependencyError
+from racer.track.geometry import Track
+
+ROAD_COLOR = "#2b2b2b"  # dark asphalt
+FLOOR_COLOR = "#cfd8c4"  # pale floor around the road
+CENTER_COLOR = "#f2c21b"  # dashed yellow centre line
+_N_ARROWS = 4  # direction arrows along the lap
+_DPI = 150
+
+
+def plot_track(
+    track: Track,
+    path: str | os.PathLike[str],
+    *,
+    trajectories: Sequence[ArrayLike] | None = None,
+    title: str | None = None,
+) -> Path:
+    """Draw a track to an image file (PNG, SVG, PDF: by the file's suffix).
+
+    The road is filled dark between white borders, with a dashed yellow centre line, a
+    chequered start/finish line at waypoint 0, and arrows in the driving direction.
+
+    Args:
+        track: The track.
+        path: Output file.
+        trajectories: Optional ``(M, 2)`` point sequences drawn over the road (e.g. laps).
+        title: Title; defaults to the name, length and width.
+
+    Returns:
+        The path written.
+
+    Raises:
+        MissingDependencyError: matplotlib is not installed.
+    """
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        from matplotlib.patches import PathPatch
+        from matplotlib.path import Path as MplPath
+    except ImportError:  # pragma: no cover - matplotlib is a dependency
+        raise MissingDependencyError(
+            "plotting tracks needs matplotlib: pip install 'matplotlib>=3.8'"
+        ) from None
+
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    span = np.ptp(np.vstack((track.left, track.right)), axis=0)
+    aspect = float(np.clip(span[0] / max(span[1], 1e-6), 0.6, 2.5))
+    fig, ax = plt.subplots(figsize=(6.0 * aspect**0.5 + 1.0, 6.0 / aspect**0.5 + 1.0))
+    try:
+        ax.set_facecolor(FLOOR_COLOR)
+        fig.patch.set_facecolor("white")
+        if track.closed:
+            verts = np.vstack((track.outer, track.outer[:1], track.inner[::-1], track.inner[-1:]))
+            n_out, n_in = len(track.outer) + 1, len(track.inner) + 1
+            codes = (
+                [MplPath.MOVETO]
+                + [MplPath.LINETO] * (n_out - 2)
+                + [MplPath.CLOSEPOLY]
+                + [MplPath.MOVETO]
+                + [MplPath.LINETO] * (n_in - 2)
+                + [MplPath.CLOSEPOLY]
+            )
+        else:
+            ring = np.vstack((track.left, track.right[::-1]))
+            verts = np.vstack((ring, ring[:1]))
+            codes = [MplPath.MOVETO] + [MplPath.LINETO] * (len(ring) - 1) + [MplPath.CLOSEPOLY]
+        ax.add_patch(PathPatch(MplPath(verts, codes), facecolor=ROAD_COLOR, edgecolor="none"))
+
+        def closed_line(a: np.ndarray) -> np.ndarray:
+            return np.vstack((a, a[:1])) if track.closed else a
+
+        for border in (track.left, track.right):
+            b = closed_line(border)
+            ax.plot(b[:, 0], b[:, 1], color="white", lw=2.0, solid_capstyle="round")
+        c = closed_line(track.center)
+        ax.plot(c[:, 0], c[:, 1], color=CENTER_COLOR, lw=1.2, ls=(0, (4, 4)))
+
+        # Start/finish line across the road at waypoint 0, chequered white/black.
+        a, b = track.left[0], track.right[0]
+        ticks = np.linspace(0.0, 1.0, 9)
+        for k in range(len(ticks) - 1):
+            p0 = a + (b - a) * ticks[k]
+            p1 = a + (b - a) * ticks[k + 1]
+            ax.plot(
+                [p0[0], p1[0]],
+                [p0[1], p1[1]],
+                color="white" if k % 2 == 0 else "black",
+                lw=4.0,
+                solid_capstyle="butt",
+                zorder=4,
+            )
+
+        # Direction arrows on the centre line.
+        arrow_len = min(0.6, 0.05 * track.length)
+        starts = (np.arange(_N_ARROWS) + 0.5) * (track.length / _N_ARROWS)
+        if not track.closed:
+            starts = np.clip(starts, 0.0, track.length - arrow_len)
+        for s0 in starts:
+            p0 = track.point_at(s0)
+            p1 = track.point_at(s0 + arrow_len)
+            ax.annotate(
+                "",
+                xy=(p1[0], p1[1]),
+                xytext=(p0[0], p0[1]),
+                arrowprops={"arrowstyle": "-|>", "color": "#ff7f0e", "lw": 2.0},
+                zorder=5,
+            )
+
+        for i, traj in enumerate(trajectories or []):
+            t = np.asarray(traj, dtype=np.float64)
+            if t.ndim != 2 or t.shape[1] < 2:
+                raise ValueError(f"trajectory {i} must have shape (M, 2), got {t.shape}")
+            ax.plot(t[:, 0], t[:, 1], lw=1.2, alpha=0.85, zorder=6)
+
+        if title is None:
+            if abs(track.max_width - track.min_width) < 0.005:
+                width = f"{track.min_width:.2f} m wide"
+            else:
+                width = f"{track.min_width:.2f}-{track.max_width:.2f} m wide"
+            kind = track.direction if track.closed else "open"
+            title = f"{track.name}: {track.length:.1f} m, {width}, {kind}"
+        ax.set_title(title)
+        ax.set_aspect("equal")
+        lo = np.min(np.vstack((track.left, track.right)), axis=0)
+        hi = np.max(np.vstack((track.left, track.right)), axis=0)
+        pad = 0.05 * float(np.max(hi - lo)) + 0.3
+        ax.set_xlim(lo[0] - pad, hi[0] + pad)
+        ax.set_ylim(lo[1] - pad, hi[1] + pad)
+        ax.set_xlabel("x (m)")
+        ax.set_ylabel("y (m)")
+        fig.tight_layout()
+        fig.savefig(out, dpi=_DPI)
+    finally:
+        plt.close(fig)
+    return out

@@ -1,0 +1,416 @@
+"""Training callbacks in stable-baselines3's shape: ``on_step()`` bookkeeping, ``_on_step() -> bool``.
+
+- :class:`EpisodeStatsCallback`: episode outcomes (progress, laps, status), per-iteration metrics
+  CSV, the live progress bar, and stopping on a reward plugin failure.
+- :class:`SimtraceCallback`: DeepRacer's per-step simtrace CSV, one file per worker.
+- :class:`CheckpointCallback`: atomic checkpoints every K steps, keeping the newest few.
+- :class:`EvalCallback`: periodic deterministic laps; the best model by laps, then progress.
+"""
+
+from __future__ import annotations
+
+import csv
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+import numpy as np
+from stable_baselines3.common.callbacks import BaseCallback
+
+from racer.errors import RewardError
+from racer.train.checkpoint import save_checkpoint
+from racer.train.io import atomic_write
+from racer.train.wrappers import TRACE_FIELDS
+
+#: DeepRacer's simtrace header, in DeepRacer's column order.
+SIMTRACE_HEADER = (
+    "episode,steps,X,Y,yaw,steer,throttle,action,reward,done,all_wheels_on_track,progress,"
+    "closest_waypoint,track_len,tstamp,episode_status,pause_duration"
+).split(",")
+
+_T = {name: i for i, name in enumerate(TRACE_FIELDS)}
+
+
+class EpisodeStatsCallback(BaseCallback):
+    """Episode outcomes, per-iteration metrics (``metrics.csv``), progress bar, fatal errors.
+
+    Args:
+        metrics_path: CSV file appended once per rollout (PPO iteration).
+        total_steps: the run's step budget (for the progress bar).
+        progress_bar: show a live bar (tqdm) with steps/s, mean progress and laps.
+    """
+
+    def __init__(self, metrics_path: Path, total_steps: int, progress_bar: bool = True) -> None:
+        super().__init__()
+        self.metrics_path = metrics_path
+        self.total_steps = total_steps
+        self.show_bar = progress_bar
+        self.recent: deque[float] = deque(maxlen=50)
+        self.laps = 0
+        self.episodes = 0
+        self._iter_progress: list[float] = []
+        self._iter_returns: list[float] = []
+        self._iter_laps = 0
+        self._returns: np.ndarray | None = None
+        self._bar: Any = None
+        self._t0 = time.perf_counter()
+        self._steps0 = 0
+        self.iteration = 0
+
+    def _on_training_start(self) -> None:
+        self._returns = np.zeros(self.training_env.num_envs)
+        self._t0 = time.perf_counter()
+        self._steps0 = self.num_timesteps
+        if self.show_bar:
+            from tqdm.auto import tqdm
+
+            self._bar = tqdm(
+                total=self.total_steps, initial=self.num_timesteps, unit="step", dynamic_ncols=True
+            )
+        if not self.metrics_path.exists():
+            with open(self.metrics_path, "w", newline="") as fh:
+                csv.writer(fh).writerow(
+                    [
+                        "iteration",
+                        "steps",
+                        "wall_s",
+                        "episodes",
+                        "mean_return",
+                        "mean_progress",
+                        "completion_rate",
+                        "steps_per_s",
+                    ]
+                )
+
+    def _on_step(self) -> bool:
+        infos = self.locals["infos"]
+        dones = self.locals["dones"]
+        rewards = self.locals["rewards"]
+        assert self._returns is not None
+        self._returns += rewards
+        for i, info in enumerate(infos):
+            if "fatal_error" in info:
+                raise RewardError(info["fatal_error"])
+            if dones[i]:
+                self.episodes += 1
+                progress = float(info.get("progress", 0.0))
+                self.recent.append(progress)
+                self._iter_progress.append(progress)
+                self._iter_returns.append(float(self._returns[i]))
+                self._returns[i] = 0.0
+                if info.get("episode_status") == "lap_complete":
+                    self.laps += 1
+                    self._iter_laps += 1
+        if self._bar is not None:
+            self._bar.n = self.num_timesteps
+            mean = float(np.mean(self.recent)) if self.recent else 0.0
+            self._bar.set_postfix_str(f"progress {mean:5.1f}%  laps {self.laps}", refresh=False)
+            self._bar.update(0)
+        return True
+
+    def _on_rollout_end(self) -> None:
+        self.iteration += 1
+        wall = time.perf_counter() - self._t0
+        n = len(self._iter_progress)
+        row = [
+            self.iteration,
+            self.num_timesteps,
+            round(wall, 2),
+            n,
+            round(float(np.mean(self._iter_returns)), 4) if n else "",
+            round(float(np.mean(self._iter_progress)), 2) if n else "",
+            round(self._iter_laps / n, 4) if n else "",
+            round((self.num_timesteps - self._steps0) / max(wall, 1e-9), 1),
+        ]
+        with open(self.metrics_path, "a", newline="") as fh:
+            csv.writer(fh).writerow(row)
+        if n:
+            self.logger.record("racer/mean_progress", float(np.mean(self._iter_progress)))
+            self.logger.record("racer/completion_rate", self._iter_laps / n)
+        self._iter_progress, self._iter_returns, self._iter_laps = [], [], 0
+
+    def _on_training_end(self) -> None:
+        if self._bar is not None:
+            self._bar.n = self.num_timesteps
+            self._bar.close()
+            self._bar = None
+
+
+class SimtraceCallback(BaseCallback):
+    """DeepRacer's simtrace CSV (``simtrace/worker-<i>.csv``), one row per step per worker."""
+
+    def __init__(self, folder: Path) -> None:
+        super().__init__()
+        self.folder = folder
+        self._files: list[TextIO] = []
+        self._writers: list[Any] = []
+        self._episode: list[int] = []
+        self._step: list[int] = []
+
+    def _on_training_start(self) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        n = self.training_env.num_envs
+        for i in range(n):
+            path = self.folder / f"worker-{i}.csv"
+            new = not path.exists()
+            fh = open(path, "a", newline="", buffering=1 << 16)  # noqa: SIM115 - kept open
+            writer = csv.writer(fh)
+            if new:
+                writer.writerow(SIMTRACE_HEADER)
+            self._files.append(fh)
+            self._writers.append(writer)
+            self._episode.append(self._last_episode(path))
+            self._step.append(0)
+
+    @staticmethod
+    def _last_episode(path: Path) -> int:
+        """Next episode number in a file being appended to (on resume)."""
+        try:
+            with open(path, "rb") as fh:
+                fh.seek(0, 2)
+                size = fh.tell()
+                fh.seek(max(0, size - 4096))
+                tail = fh.read().decode(errors="replace").strip().splitlines()
+            last = tail[-1].split(",")[0] if tail else "episode"
+            return int(last) + 1 if last.isdigit() else 0
+        except OSError:
+            return 0
+
+    def _on_step(self) -> bool:
+        infos = self.locals["infos"]
+        dones = self.locals["dones"]
+        rewards = self.locals["rewards"]
+        actions = self.locals["actions"]
+        for i, info in enumerate(infos):
+            trace = info.get("trace")
+            if trace is None:
+                continue
+            self._step[i] += 1
+            action = actions[i]
+            action_text = (
+                str(int(np.asarray(action).reshape(-1)[0]))
+                if np.asarray(action).size == 1
+                else " ".join(f"{a:.3f}" for a in np.asarray(action).reshape(-1))
+            )
+            self._writers[i].writerow(
+                [
+                    self._episode[i],
+                    self._step[i],
+                    f"{trace[_T['x']]:.4f}",
+                    f"{trace[_T['y']]:.4f}",
+                    f"{trace[_T['yaw_deg']]:.4f}",
+                    f"{trace[_T['steer_deg']]:.2f}",
+                    f"{trace[_T['throttle_mps']]:.2f}",
+                    action_text,
+                    f"{float(rewards[i]):.4f}",
+                    bool(dones[i]),
+                    trace[_T["all_wheels_on_track"]],
+                    f"{trace[_T['progress']]:.4f}",
+                    trace[_T["closest_waypoint"]],
+                    f"{trace[_T['track_len']]:.4f}",
+                    f"{trace[_T['tstamp']]:.3f}",
+                    trace[_T["episode_status"]],
+                    0,
+                ]
+            )
+            if dones[i]:
+                self._episode[i] += 1
+                self._step[i] = 0
+        return True
+
+    def flush(self) -> None:
+        """Push buffered rows to disk."""
+        for fh in self._files:
+            fh.flush()
+
+    def _on_rollout_end(self) -> None:
+        self.flush()
+
+    def _on_training_end(self) -> None:
+        for fh in self._files:
+            fh.close()
+        self._files, self._writers = [], []
+
+
+class CheckpointCallback(BaseCallback):
+    """Atomic checkpoints every ``every_steps``, keeping the newest ``keep``."""
+
+    def __init__(self, folder: Path, every_steps: int, keep: int, seed: int) -> None:
+        super().__init__()
+        self.folder = folder
+        self.every_steps = every_steps
+        self.keep = keep
+        self.seed = seed
+        self._next = 0
+        self.before_save: list[Callable[[], None]] = []
+
+    def _on_training_start(self) -> None:
+        self._next = (self.num_timesteps // self.every_steps + 1) * self.every_steps
+
+    def _on_step(self) -> bool:
+        if self.num_timesteps >= self._next:
+            self.save()
+            self._next = (self.num_timesteps // self.every_steps + 1) * self.every_steps
+        return True
+
+    def save(self) -> Path:
+        """Write a checkpoint now."""
+        for hook in self.before_save:
+            hook()
+        return save_checkpoint(self.model, self.folder, keep=self.keep, seed=self.seed)
+
+
+@dataclass
+class EvalResult:
+    """One deterministic evaluation."""
+
+    steps: int
+    episodes: int
+    laps: int
+    mean_progress: float
+    lap_times_s: list[float] = field(default_factory=list)
+    trajectories: list[np.ndarray] = field(default_factory=list)  # (T, 3): x, y, speed
+
+    @property
+    def mean_lap_time_s(self) -> float:
+        return float(np.mean(self.lap_times_s)) if self.lap_times_s else float("nan")
+
+    def key(self) -> tuple[int, float, float]:
+        """Ranking: laps completed, then mean progress, then faster laps."""
+        t = self.mean_lap_time_s
+        return (self.laps, round(self.mean_progress, 3), -t if np.isfinite(t) else -1e9)
+
+
+def evaluate_policy_laps(
+    model: Any,
+    env: Any,
+    episodes: int,
+    normalize: Callable[[np.ndarray], np.ndarray] | None = None,
+    steps: int = 0,
+) -> EvalResult:
+    """Drive ``episodes`` deterministic laps from evenly spaced start points of ``env``'s track."""
+    length = env.unwrapped.track.length
+    progress, lap_times, trajs = [], [], []
+    for k in range(episodes):
+        obs, _ = env.reset(seed=k, options={"start_s": k * length / episodes, "reverse": False})
+        rows: list[tuple[float, float, float]] = []
+        info: dict[str, Any] = {}
+        while True:
+            x = normalize(obs[None]) if normalize else obs[None]
+            action, _ = model.predict(x, deterministic=True)
+            obs, _, term, trunc, info = env.step(action[0])
+            p = info["params"]
+            rows.append((p["x"], p["y"], info["speed_mps"]))
+            if term or trunc:
+                break
+        progress.append(float(info["progress"]))
+        if info["episode_status"] == "lap_complete":
+            lap_times.append(float(info["lap_time_s"]))
+        trajs.append(np.asarray(rows, dtype=np.float32))
+    return EvalResult(
+        steps=steps,
+        episodes=episodes,
+        laps=len(lap_times),
+        mean_progress=float(np.mean(progress)),
+        lap_times_s=lap_times,
+        trajectories=trajs,
+    )
+
+
+class EvalCallback(BaseCallback):
+    """Deterministic evaluation every ``every_steps``; saves ``best_model.zip`` and ``eval.csv``.
+
+    Args:
+        env: a single (unvectorised) RaceEnv for evaluation.
+        run_dir: the run folder.
+        every_steps: evaluation period in environment steps.
+        episodes: laps per evaluation (from evenly spaced start points).
+        normalize: observation normaliser of the training env (VecNormalize), if any.
+        stop_after_laps: stop training once an evaluation completes this many laps (benchmarks).
+        on_result: called with every :class:`EvalResult`.
+    """
+
+    def __init__(
+        self,
+        env: Any,
+        run_dir: Path,
+        every_steps: int,
+        episodes: int,
+        normalize: Callable[[np.ndarray], np.ndarray] | None = None,
+        stop_after_laps: int | None = None,
+        on_result: Callable[[EvalResult], None] | None = None,
+    ) -> None:
+        super().__init__()
+        self.env = env
+        self.run_dir = run_dir
+        self.every_steps = every_steps
+        self.episodes = episodes
+        self.normalize = normalize
+        self.stop_after_laps = stop_after_laps
+        self.on_result = on_result
+        self.best: tuple[int, float, float] | None = None
+        self._next = 0
+        self.csv_path = run_dir / "eval.csv"
+
+    def _on_training_start(self) -> None:
+        self._next = (self.num_timesteps // self.every_steps + 1) * self.every_steps
+        if not self.csv_path.exists():
+            with open(self.csv_path, "w", newline="") as fh:
+                csv.writer(fh).writerow(
+                    ["steps", "episodes", "laps", "mean_progress", "mean_lap_time_s", "best"]
+                )
+        else:
+            self.best = _best_from_csv(self.csv_path)
+
+    def _on_step(self) -> bool:
+        if self.num_timesteps < self._next:
+            return True
+        self._next = (self.num_timesteps // self.every_steps + 1) * self.every_steps
+        result = self.run_eval()
+        if self.stop_after_laps is not None and result.laps >= self.stop_after_laps:
+            return False
+        return True
+
+    def run_eval(self) -> EvalResult:
+        """Evaluate now, update the best model, append to eval.csv."""
+        result = evaluate_policy_laps(
+            self.model, self.env, self.episodes, self.normalize, steps=self.num_timesteps
+        )
+        is_best = self.best is None or result.key() > self.best
+        if is_best:
+            self.best = result.key()
+            atomic_write(self.run_dir / "best_model.zip", lambda tmp: self.model.save(tmp))
+            np.savez_compressed(
+                self.run_dir / "best_trajectories.npz",
+                *result.trajectories,
+            )
+        with open(self.csv_path, "a", newline="") as fh:
+            csv.writer(fh).writerow(
+                [
+                    result.steps,
+                    result.episodes,
+                    result.laps,
+                    round(result.mean_progress, 2),
+                    round(result.mean_lap_time_s, 3) if result.lap_times_s else "",
+                    int(is_best),
+                ]
+            )
+        self.logger.record("eval/laps", result.laps)
+        self.logger.record("eval/mean_progress", result.mean_progress)
+        if self.on_result is not None:
+            self.on_result(result)
+        return result
+
+
+def _best_from_csv(path: Path) -> tuple[int, float, float] | None:
+    best = None
+    with open(path, newline="") as fh:
+        for row in csv.DictReader(fh):
+            t = float(row["mean_lap_time_s"]) if row["mean_lap_time_s"] else float("nan")
+            key = (int(row["laps"]), float(row["mean_progress"]), -t if np.isfinite(t) else -1e9)
+            if best is None or key > best:
+                best = key
+    return best

@@ -1,0 +1,154 @@
+"""`racer report RUN`: PNG plots of a training run.
+
+- ``learning.png``: mean return, mean progress and lap completion per iteration (metrics.csv),
+  with the deterministic evaluations (eval.csv) on the progress panel;
+- ``lap_times.png``: the time of every completed training lap (simtrace), with a running best;
+- ``trajectories.png``: the track with the best evaluation's laps, coloured by speed;
+- ``actions.png``: how often each action was chosen (discrete) or where steering/speed went
+  (continuous), from the simtrace.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from racer.errors import ConfigError
+
+
+def _read_csv(path: Path) -> list[dict[str, str]]:
+    if not path.exists():
+        return []
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def _col(rows: list[dict[str, str]], key: str) -> np.ndarray:
+    return np.array([float(r[key]) if r.get(key) not in ("", None) else np.nan for r in rows])
+
+
+def _simtrace_rows(run: Path) -> list[dict[str, str]]:
+    rows: list[dict[str, str]] = []
+    for path in sorted((run / "simtrace").glob("*.csv")):
+        rows.extend(_read_csv(path))
+    return rows
+
+
+def write_report(run: Path, out: Path | None = None) -> list[Path]:
+    """Write the report PNGs for ``run`` into ``out`` (default ``RUN/report``); return their paths."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if not (run / "config.toml").exists():
+        raise ConfigError(f"{run}: not a run folder (no config.toml)")
+    out = out or run / "report"
+    out.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+
+    metrics = _read_csv(run / "metrics.csv")
+    evals = _read_csv(run / "eval.csv")
+    fig, axes = plt.subplots(3, 1, figsize=(8, 8), sharex=True)
+    if metrics:
+        steps = _col(metrics, "steps")
+        axes[0].plot(steps, _col(metrics, "mean_return"), color="tab:blue")
+        axes[1].plot(steps, _col(metrics, "mean_progress"), color="tab:green", label="training")
+        axes[2].plot(steps, 100 * _col(metrics, "completion_rate"), color="tab:purple")
+    if evals:
+        e_steps = _col(evals, "steps")
+        axes[1].plot(e_steps, _col(evals, "mean_progress"), "o-", color="tab:orange", label="evaluation")
+        laps = _col(evals, "laps")
+        eps = _col(evals, "episodes")
+        axes[2].plot(e_steps, 100 * laps / np.maximum(eps, 1), "o-", color="tab:orange")
+    axes[0].set_ylabel("mean episode return")
+    axes[1].set_ylabel("mean progress %")
+    axes[1].legend(loc="lower right")
+    axes[2].set_ylabel("laps completed %")
+    axes[2].set_xlabel("environment steps")
+    for ax in axes:
+        ax.grid(alpha=0.3)
+    fig.suptitle(f"{run.name}: learning")
+    fig.tight_layout()
+    written.append(_save(fig, out / "learning.png"))
+
+    trace = _simtrace_rows(run)
+    laps = [
+        (float(r["tstamp"]), i)
+        for i, r in enumerate(trace)
+        if r.get("episode_status") == "lap_complete"
+    ]
+    fig, ax = plt.subplots(figsize=(8, 4))
+    if laps:
+        times = np.array([t for t, _ in laps])
+        ax.plot(np.arange(1, len(times) + 1), times, ".", color="tab:blue", label="lap")
+        ax.plot(np.arange(1, len(times) + 1), np.minimum.accumulate(times), color="tab:red", label="best so far")
+        ax.legend()
+        ax.set_title(f"{len(times)} training laps, best {times.min():.2f} s")
+    else:
+        ax.text(0.5, 0.5, "no completed training lap yet", ha="center", va="center", transform=ax.transAxes)
+    ax.set_xlabel("completed lap #")
+    ax.set_ylabel("lap time (s)")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    written.append(_save(fig, out / "lap_times.png"))
+
+    written.append(_trajectories(run, out / "trajectories.png"))
+
+    fig, ax = plt.subplots(figsize=(8, 4))
+    actions = [r["action"] for r in trace if r.get("action")]
+    if actions and " " not in actions[0]:
+        idx = np.array([int(a) for a in actions])
+        counts = np.bincount(idx)
+        labels = _action_labels(run, len(counts))
+        ax.bar(range(len(counts)), 100 * counts / counts.sum(), color="tab:blue")
+        ax.set_xticks(range(len(counts)), labels, rotation=45, ha="right", fontsize=8)
+        ax.set_ylabel("% of steps")
+    elif actions:
+        steer = _col(trace, "steer")
+        speed = _col(trace, "throttle")
+        h = ax.hist2d(steer, speed, bins=30, cmap="viridis")
+        fig.colorbar(h[3], ax=ax, label="steps")
+        ax.set_xlabel("steering (deg)")
+        ax.set_ylabel("speed (m/s)")
+    else:
+        ax.text(0.5, 0.5, "no simtrace yet", ha="center", va="center", transform=ax.transAxes)
+    ax.set_title("action usage")
+    fig.tight_layout()
+    written.append(_save(fig, out / "actions.png"))
+    return written
+
+
+def _action_labels(run: Path, n: int) -> list[str]:
+    import json
+
+    try:
+        meta = json.loads((run / "model_metadata.json").read_text())
+        return [f"{a['steering_angle']:g}°, {a['speed']:g} m/s" for a in meta["action_space"]][:n]
+    except (OSError, ValueError, KeyError, TypeError):
+        return [str(i) for i in range(n)]
+
+
+def _trajectories(run: Path, path: Path) -> Path:
+    from racer.train.pipeline import eval_track, load_run_config
+    from racer.track import load_track, plot_track
+
+    cfg = load_run_config(run)
+    track = load_track(eval_track(cfg))
+    trajs: list[Any] = []
+    npz = run / "best_trajectories.npz"
+    if npz.exists():
+        with np.load(npz) as data:
+            trajs = [data[k] for k in data.files]
+    return plot_track(track, path, trajectories=trajs, title=f"{run.name}: best evaluation laps")
+
+
+def _save(fig: Any, path: Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
