@@ -36,7 +36,7 @@ def demo(
             break
     env.close()
     picture = out / "lap.png"
-    plot_track(env.track, picture, trajectories=[(np.array([xs, ys]).T, np.array(speeds))])
+    plot_track(env.track, picture, trajectories=[np.array([xs, ys, speeds]).T])
     status = info.get("episode_status")
     if status == "lap_complete":
         typer.echo(f"lap of {track!r} complete in {info['lap_time_s']:.2f} s ({len(xs)} steps)")

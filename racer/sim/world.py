@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from racer.sim._quiet import quiet_fds  # isort: skip  (silences pybullet's import banner)
 import pybullet as p
 from pybullet_utils.bullet_client import BulletClient
 
@@ -133,7 +135,8 @@ class World:
         self.track = track
         self.config = config if config is not None else WorldConfig()
         cfg = self.config
-        self._bc = BulletClient(connection_mode=p.DIRECT)
+        with quiet_fds():
+            self._bc = BulletClient(connection_mode=p.DIRECT)
         self._cid: int = self._bc._client
         cid = self._cid
         self._car = p.loadURDF(car_urdf_path(), [0, 0, 0], physicsClientId=cid)

@@ -38,7 +38,8 @@ def plot_track(
     Args:
         track: The track.
         path: Output file.
-        trajectories: Optional ``(M, 2)`` point sequences drawn over the road (e.g. laps).
+        trajectories: Optional ``(M, 2)`` point sequences drawn over the road (e.g. laps), or
+            ``(M, 3)`` with the speed (m/s) as third column: drawn coloured by speed.
         title: Title; defaults to the name, length and width.
 
     Returns:
@@ -124,11 +125,30 @@ def plot_track(
                 zorder=5,
             )
 
-        for i, traj in enumerate(trajectories or []):
-            t = np.asarray(traj, dtype=np.float64)
+        trajs = [np.asarray(traj, dtype=np.float64) for traj in (trajectories or [])]
+        for i, t in enumerate(trajs):
             if t.ndim != 2 or t.shape[1] < 2:
-                raise ValueError(f"trajectory {i} must have shape (M, 2), got {t.shape}")
-            ax.plot(t[:, 0], t[:, 1], lw=1.2, alpha=0.85, zorder=6)
+                raise ValueError(f"trajectory {i} must have shape (M, 2) or (M, 3), got {t.shape}")
+        speeds = [t[:, 2] for t in trajs if t.shape[1] >= 3 and len(t) > 1]
+        if speeds:  # colour every line by speed on one shared scale
+            from matplotlib.collections import LineCollection
+
+            vmin = float(min(v.min() for v in speeds))
+            vmax = float(max(v.max() for v in speeds))
+            norm = plt.Normalize(vmin, max(vmax, vmin + 1e-6))
+            lc = None
+            for t in trajs:
+                if t.shape[1] < 3 or len(t) < 2:
+                    continue
+                segs = np.stack((t[:-1, :2], t[1:, :2]), axis=1)
+                lc = LineCollection(segs, cmap="plasma", norm=norm, linewidths=1.8, zorder=6)
+                lc.set_array(0.5 * (t[:-1, 2] + t[1:, 2]))
+                ax.add_collection(lc)
+            if lc is not None:
+                fig.colorbar(lc, ax=ax, shrink=0.7, label="speed (m/s)")
+        for t in trajs:
+            if t.shape[1] < 3:
+                ax.plot(t[:, 0], t[:, 1], lw=1.2, alpha=0.85, zorder=6)
 
         if title is None:
             if abs(track.max_width - track.min_width) < 0.005:

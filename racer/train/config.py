@@ -166,9 +166,14 @@ _TOP = {"agent", "action_space", *_SECTIONS}
 
 
 def _unknown(where: str, key: str, valid: list[str], source: str) -> ConfigError:
-    near = difflib.get_close_matches(key, valid, n=1, cutoff=0.5)
-    hint = f"; did you mean {near[0]!r}?" if near else f"; valid keys: {', '.join(sorted(valid))}"
-    return ConfigError(f"{source}: unknown key {where}{key!r}{hint}")
+    near = difflib.get_close_matches(key, valid, n=1, cutoff=0.5) or [
+        v for v in valid if key.startswith(v) or v.startswith(key)
+    ]
+    if near:
+        hint = f"; did you mean {where + near[0]!r}?"
+    else:
+        hint = f"; valid keys: {', '.join(sorted(valid))}"
+    return ConfigError(f"{source}: unknown key {where + key!r}{hint}")
 
 
 def _coerce(cls: type, data: dict[str, Any], where: str, source: str) -> Any:

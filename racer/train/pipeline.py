@@ -203,9 +203,8 @@ def config_to_toml(cfg: AgentConfig) -> str:
     """The resolved recipe as TOML."""
     data = cfg.to_dict()
     agent = {"name": data.pop("name"), "description": data.pop("description")}
-    if not data["action_space"]:
-        data["action_space"] = cfg.action_spec().to_model_metadata()
-    space = data.pop("action_space")
+    data.pop("action_space")
+    space = cfg.action_spec().to_model_metadata()  # always the full, explicit form
     out = dump_toml({"agent": agent, **data})
     # action_space holds a list of tables: write it in TOML's array-of-tables form
     out += f"\n[action_space]\naction_space_type = \"{space['action_space_type']}\"\n"

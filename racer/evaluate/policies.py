@@ -1,0 +1,425 @@
+"""Policies the evaluator can drive: a trained run, a deploy bundle, or the centre-line follower.
+
+Everything the evaluator needs of a driver is the small :class:`Policy` protocol: which
+observation it reads, which action space it acts in (DeepRacer ``model_metadata.json`` terms),
+``reset(env)`` at every (re)start of the car and ``act(obs)`` once per control step.
+
+- :class:`Sb3Policy` loads a run folder's stable-baselines3 model (``best_model.zip`` by
+  default). Run folders are the user's own files, so unpickling them is acceptable; the run's
+  ``config.toml`` is read with ``tomllib`` (this module does not import :mod:`racer.train`).
+- :class:`BundlePolicy` runs a deploy bundle's ``policy.onnx`` with ONNX Runtime through the
+  car's own runtime pieces (:mod:`racer.car`): preprocessing, inference, action decoding.
+  Bundles are never unpickled; :func:`racer.car.bundle.load_bundle` verifies them first.
+- :class:`OnnxPolicy` is the engine behind :class:`BundlePolicy`, usable on a bare ONNX file
+  (the speed benchmark builds one on the fly).
+- :class:`FollowerPolicy` wraps :class:`racer.env.follower.CenterlineFollower`: privileged (it
+  reads the true pose), for tests, baselines and benchmarks only.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from racer.car.actions import ActionDecoder
+from racer.car.backends import Backend, OnnxRuntimeBackend
+from racer.car.bundle import METADATA, Bundle, is_archive, load_bundle
+from racer.car.preprocess import Preprocessor
+from racer.env.follower import CenterlineFollower
+from racer.errors import BundleError, ConfigError, MissingDependencyError, RacerError
+
+RUN_CONFIG = "config.toml"  # the resolved recipe every run folder holds
+MODEL_FILES = ("best_model.zip", "final_model.zip")  # preferred first
+VECNORMALIZE = "vecnormalize.pkl"
+ALGORITHMS = ("ppo", "sac")
+ENV_OBSERVATIONS = ("camera", "stereo", "lidar", "state")
+
+
+@runtime_checkable
+class Policy(Protocol):
+    """A driver for the evaluator.
+
+    Attributes:
+        name: a label for tables and the leaderboard.
+        observation: the :class:`racer.env.RaceEnv` observation it reads.
+        action_space: the action space in ``model_metadata.json`` terms
+            (``{"action_space_type", "action_space"}``), or None for the env's default.
+    """
+
+    name: str
+    observation: str
+    action_space: Mapping[str, Any] | None
+
+    def reset(self, env: Any) -> None:
+        """Called whenever the car is (re)placed on the track, before the first ``act``."""
+        ...
+
+    def act(self, obs: np.ndarray) -> Any:
+        """The env action (discrete index or normalised ``(steering, speed)``) for ``obs``."""
+        ...
+
+
+def bundle_action_space(action_space: Mapping[str, Any]) -> dict[str, Any]:
+    """A bundle's ``action_space`` in ``model_metadata.json`` terms, for :class:`RaceEnv`.
+
+    Args:
+        action_space: ``metadata.json``'s ``action_space`` (``{"type": ...}``).
+
+    Returns:
+        ``{"action_space_type": ..., "action_space": ...}``.
+    """
+    kind = action_space.get("type")
+    if kind == "discrete":
+        return {
+            "action_space_type": "discrete",
+            "action_space": [
+                {"steering_angle": float(a["steering_angle"]), "speed": float(a["speed"])}
+                for a in action_space["actions"]
+            ],
+        }
+    return {
+        "action_space_type": "continuous",
+        "action_space": {
+            "steering_angle": dict(action_space["steering_angle"]),
+            "speed": dict(action_space["speed"]),
+        },
+    }
+
+
+class OnnxPolicy:
+    """An ONNX model driven the way the car drives it: preprocess, infer, decode.
+
+    Args:
+        backend: an inference engine (:class:`racer.car.backends.Backend`).
+        preprocessor: the bundle's frame preprocessing.
+        decoder: the bundle's action decoder.
+        observation: ``camera`` | ``stereo`` | ``lidar``.
+        action_space: the action space in ``model_metadata.json`` terms.
+        name: a label.
+    """
+
+    def __init__(
+        self,
+        backend: Backend,
+        preprocessor: Preprocessor,
+        decoder: ActionDecoder,
+        observation: str,
+        action_space: Mapping[str, Any],
+        name: str = "onnx",
+    ) -> None:
+        self.backend = backend
+        self.preprocessor = preprocessor
+        self.decoder = decoder
+        self.observation = observation
+        self.action_space: Mapping[str, Any] | None = action_space
+        self.name = name
+        self._input_shape = tuple(backend.input_shape)
+
+    @classmethod
+    def from_file(
+        cls,
+        onnx_path: str | Path,
+        action_space: Mapping[str, Any],
+        action_output: str,
+        preprocessing: Sequence[Mapping[str, Any]],
+        observation: str = "camera",
+        threads: int = 1,
+        name: str = "onnx",
+    ) -> OnnxPolicy:
+        """An ONNX Runtime policy on a bare ``.onnx`` file (no bundle; benchmarks, tests).
+
+        Args:
+            onnx_path: the model (input raw frames, output as ``action_output`` says).
+            action_space: the action space in bundle ``metadata.json`` terms (``{"type": ...}``).
+            action_output: ``"probabilities"`` | ``"logits"`` | ``"normalized"``.
+            preprocessing: the bundle-style preprocessing steps.
+            observation: ``camera`` | ``stereo`` | ``lidar``.
+            threads: ONNX Runtime CPU threads.
+            name: a label.
+
+        Returns:
+            The policy.
+        """
+        backend = OnnxRuntimeBackend(Path(onnx_path), threads=threads)
+        return cls(
+            backend=backend,
+            preprocessor=Preprocessor(preprocessing, backend.input_shape[1:]),
+            decoder=ActionDecoder(action_space, action_output),
+            observation=observation,
+            action_space=bundle_action_space(action_space),
+            name=name,
+        )
+
+    def reset(self, env: Any) -> None:
+        """Forget stacked frames."""
+        self.preprocessor.reset()
+
+    def act(self, obs: np.ndarray) -> Any:
+        """Preprocess the observation, run the model, and return the env action."""
+        frame = obs[0] if self.observation == "camera" else obs
+        x = self.preprocessor(frame).astype(np.float32).reshape(self._input_shape)
+        out = self.backend.run(x)
+        action = self.decoder.decode(out)
+        if action.index is not None:
+            return action.index
+        lo, hi = self.decoder.steering
+        a0 = 2.0 * (action.steering_deg - lo) / (hi - lo) - 1.0
+        lo, hi = self.decoder.speed
+        a1 = 2.0 * (action.speed_mps - lo) / (hi - lo) - 1.0
+        return np.array([a0, a1], dtype=np.float32)
+
+
+class BundlePolicy(OnnxPolicy):
+    """A verified deploy bundle run with ONNX Runtime (never unpickled).
+
+    Args:
+        bundle: a bundle from :func:`racer.car.bundle.load_bundle`.
+        threads: ONNX Runtime CPU threads.
+        name: a label; defaults to the bundle's file name.
+    """
+
+    def __init__(self, bundle: Bundle, threads: int = 1, name: str | None = None) -> None:
+        if bundle.observation not in ENV_OBSERVATIONS:  # pragma: no cover - metadata validated
+            raise BundleError(f"{bundle.source}: unknown observation {bundle.observation!r}")
+        self.bundle = bundle
+        super().__init__(
+            backend=bundle.backend("onnxruntime", threads=threads),
+            preprocessor=bundle.preprocessor(),
+            decoder=bundle.decoder(),
+            observation=bundle.observation,
+            action_space=bundle_action_space(bundle.metadata["action_space"]),
+            name=name or bundle_label(bundle.source),
+        )
+
+    def check_observation(self, obs: np.ndarray) -> None:
+        """Reject a bundle whose preprocessing does not turn the simulator's frame into its input.
+
+        Args:
+            obs: one observation from the env the bundle will drive.
+
+        Raises:
+            BundleError: one line naming the shapes.
+        """
+        frame = obs[0] if self.observation == "camera" else obs
+        try:
+            x = self.preprocessor(frame)
+        except (ValueError, BundleError) as exc:
+            raise BundleError(
+                f"{self.bundle.source.name}: its preprocessing cannot read the simulator's "
+                f"{self.observation} frame {list(np.shape(frame))} ({exc})"
+            ) from None
+        finally:
+            self.preprocessor.reset()
+        if int(np.prod(x.shape)) != int(np.prod(self._input_shape)):
+            raise BundleError(
+                f"{self.bundle.source.name}: preprocessed observation {list(x.shape)} does not "
+                f"fit the model input {list(self._input_shape)}"
+            )
+
+
+class Sb3Policy:
+    """A run folder's stable-baselines3 model (the user's own, trusted files).
+
+    Args:
+        run_dir: the run folder (holds ``config.toml`` and ``best_model.zip``).
+        model_file: which model to load; ``best_model.zip``, else ``final_model.zip``.
+        threads: torch CPU threads.
+    """
+
+    def __init__(self, run_dir: str | Path, model_file: str | None = None, threads: int = 1) -> None:
+        self.run_dir = Path(run_dir)
+        cfg = read_run_config(self.run_dir)
+        env = cfg.get("env", {})
+        self.observation = str(env.get("observation", "state"))
+        if self.observation not in ENV_OBSERVATIONS:
+            raise ConfigError(
+                f"{self.run_dir / RUN_CONFIG}: env.observation {self.observation!r} is not one "
+                f"of {', '.join(ENV_OBSERVATIONS)}"
+            )
+        tracks = env.get("tracks", [])
+        self.tracks: list[str] = [tracks] if isinstance(tracks, str) else list(tracks)
+        self.action_space: Mapping[str, Any] | None = cfg.get("action_space") or None
+        algo = str(cfg.get("algorithm", {}).get("name", "ppo")).lower()
+        if algo not in ALGORITHMS:
+            raise ConfigError(
+                f"{self.run_dir / RUN_CONFIG}: algorithm.name {algo!r} is not one of "
+                f"{', '.join(ALGORITHMS)}"
+            )
+        self.algorithm = algo
+        self.name = self.run_dir.resolve().name
+        model_path = self._model_path(model_file)
+        try:
+            import torch
+            from stable_baselines3 import PPO, SAC
+        except ImportError:  # pragma: no cover - dependencies of racer
+            raise MissingDependencyError(
+                "evaluating a run folder needs stable-baselines3: pip install stable-baselines3"
+            ) from None
+        torch.set_num_threads(max(1, threads))
+        cls = SAC if algo == "sac" else PPO
+        try:
+            self.model = cls.load(str(model_path), device="cpu")
+        except Exception as exc:  # SB3 raises many types for a bad zip
+            raise ConfigError(f"{model_path}: cannot load the {algo.upper()} model ({exc})") from None
+        self._normalizer: Any = None
+        norm = self.run_dir / VECNORMALIZE
+        if norm.is_file():
+            import pickle
+
+            with norm.open("rb") as f:  # the user's own run folder: trusted
+                vn = pickle.load(f)
+            vn.training = False
+            vn.norm_reward = False
+            self._normalizer = vn
+
+    def _model_path(self, model_file: str | None) -> Path:
+        if model_file is not None:
+            path = self.run_dir / model_file
+            if not path.is_file():
+                raise ConfigError(f"{path}: model file not found")
+            return path
+        for name in MODEL_FILES:
+            if (self.run_dir / name).is_file():
+                return self.run_dir / name
+        raise ConfigError(
+            f"{self.run_dir}: no {' or '.join(MODEL_FILES)}; train it first (racer train)"
+        )
+
+    def reset(self, env: Any) -> None:
+        """Nothing to reset (the model is stateless)."""
+
+    def act(self, obs: np.ndarray) -> Any:
+        """The model's deterministic action."""
+        if self._normalizer is not None:
+            obs = self._normalizer.normalize_obs(obs)
+        action, _ = self.model.predict(obs, deterministic=True)
+        if np.ndim(action) == 0:
+            return int(action)
+        return np.asarray(action, dtype=np.float32)
+
+
+class FollowerPolicy:
+    """The privileged centre-line follower (pure pursuit on the true pose).
+
+    Not a deployable policy: for tests, baselines, bots and benchmarks.
+
+    Args:
+        observation: the observation the env should produce (the follower ignores it; pick
+            ``camera`` to include the render cost in a benchmark).
+        action_space: the action space (``model_metadata.json`` terms), or None for the default.
+        speed_mps: cruise speed.
+        min_speed_mps: speed in the tightest turns.
+        name: a label.
+    """
+
+    def __init__(
+        self,
+        observation: str = "state",
+        action_space: Mapping[str, Any] | None = None,
+        speed_mps: float = 1.5,
+        min_speed_mps: float = 0.8,
+        name: str = "follower",
+    ) -> None:
+        self.observation = observation
+        self.action_space = action_space
+        self.speed_mps = speed_mps
+        self.min_speed_mps = min_speed_mps
+        self.name = name
+        self._follower: CenterlineFollower | None = None
+
+    def reset(self, env: Any) -> None:
+        """Bind to the env (the follower reads its true pose)."""
+        if self._follower is None or self._follower.env is not env.unwrapped:
+            self._follower = CenterlineFollower(
+                env, speed_mps=self.speed_mps, min_speed_mps=self.min_speed_mps
+            )
+
+    def act(self, obs: np.ndarray) -> Any:
+        """The follower's action, in the env's action space."""
+        if self._follower is None:
+            raise RuntimeError("FollowerPolicy.act() before reset(env)")
+        return self._follower.act()
+
+
+def read_run_config(run_dir: Path) -> dict[str, Any]:
+    """A run folder's ``config.toml``, parsed.
+
+    Args:
+        run_dir: the run folder.
+
+    Returns:
+        The TOML data.
+
+    Raises:
+        ConfigError: the folder is not a run folder or the file is not TOML.
+    """
+    path = run_dir / RUN_CONFIG
+    if not path.is_file():
+        raise ConfigError(f"{run_dir}: not a run folder (no {RUN_CONFIG})")
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+
+
+def bundle_label(path: str | Path) -> str:
+    """A bundle's display name: its folder name, or its archive name without ``.tar.gz``."""
+    name = Path(path).name
+    for suffix in (".tar.gz", ".tgz"):
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def is_bundle_path(path: str | Path) -> bool:
+    """Whether ``path`` looks like a bundle (a ``.tar.gz`` or a folder with ``metadata.json``)."""
+    p = Path(path)
+    if p.is_file():
+        return is_archive(p)
+    if not p.is_dir():
+        return False
+    if (p / METADATA).is_file():
+        return True
+    entries = list(p.iterdir())
+    return len(entries) == 1 and entries[0].is_dir() and (entries[0] / METADATA).is_file()
+
+
+def load_policy(path: str | Path, threads: int = 1) -> Policy:
+    """A policy from a run folder (stable-baselines3) or a bundle (ONNX).
+
+    Args:
+        path: a run folder (holding ``config.toml``), a bundle folder or a bundle ``.tar.gz``.
+        threads: CPU threads for inference.
+
+    Returns:
+        :class:`Sb3Policy` or :class:`BundlePolicy`; a bundle is verified (checksums, metadata,
+        I/O shapes) and self-tested on its golden inputs first.
+
+    Raises:
+        RacerError: the path is missing or is neither a run folder nor a bundle.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise RacerError(
+            f"{p} not found; give a run folder (runs/<name>) or a bundle (folder or .tar.gz)"
+        )
+    if p.is_dir() and (p / RUN_CONFIG).is_file():
+        return Sb3Policy(p, threads=threads)
+    if is_bundle_path(p):
+        bundle = load_bundle(p)
+        bundle.self_test("onnxruntime")
+        return BundlePolicy(bundle, threads=threads)
+    raise RacerError(
+        f"{p}: neither a run folder (no {RUN_CONFIG}) nor a bundle (no {METADATA}, not .tar.gz)"
+    )
+
+
+def close_policy(policy: Policy) -> None:
+    """Release what a policy holds (a packed bundle's temporary folder)."""
+    bundle = getattr(policy, "bundle", None)
+    if isinstance(bundle, Bundle):
+        bundle.close()
