@@ -234,7 +234,10 @@ class Calibration:
                 raise ConfigError(f"{source}: {name} takes only min, mid, max, polarity")
             try:
                 kw[name] = ChannelCalibration(
-                    **{k: (int(v) if k == "polarity" else float(v)) for k, v in ch.items()}
+                    min=float(ch.get("min", PWM_MIN_US)),
+                    mid=float(ch.get("mid", PWM_MID_US)),
+                    max=float(ch.get("max", PWM_MAX_US)),
+                    polarity=int(ch.get("polarity", 1)),
                 )
             except (TypeError, ValueError) as exc:
                 raise ConfigError(f"{source}: {name}: {exc}") from None

@@ -58,14 +58,15 @@ def to_gray(frame: np.ndarray, weights: Sequence[float] = GRAY_WEIGHTS) -> np.nd
         weights: the R, G, B weights.
 
     Returns:
-        ``(H, W)`` uint8: ``clip(rint(frame[..., :3] @ weights), 0, 255)`` in float64.
+        ``(H, W)`` uint8: ``clip(rint(R*wr + G*wg + B*wb), 0, 255)``, float64, summed left to right.
     """
     if frame.ndim == 2:
         return frame.astype(np.uint8, copy=False)
     if frame.ndim != 3 or frame.shape[2] not in (3, 4):
         raise ValueError(f"expected an (H, W, 3|4) frame, got shape {frame.shape}")
-    w = np.asarray(weights, dtype=np.float64)
-    gray = frame[..., :3].astype(np.float64) @ w
+    wr, wg, wb = (float(v) for v in weights)
+    f = frame.astype(np.float64)
+    gray = f[..., 0] * wr + f[..., 1] * wg + f[..., 2] * wb  # elementwise: no BLAS (see _resample)
     return np.clip(np.rint(gray), 0, 255).astype(np.uint8)
 
 
@@ -130,8 +131,28 @@ def _nearest_matrix(n_in: int, n_out: int) -> np.ndarray:
 _MATRICES = {"area": _area_matrix, "bilinear": _bilinear_matrix, "nearest": _nearest_matrix}
 
 
+@functools.lru_cache(maxsize=64)
+def _taps(kind: str, n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray]:
+    """The weight matrix as taps: ``(n_out, k)`` input indices and their weights."""
+    m = _MATRICES[kind](n_in, n_out)
+    k = max(1, int((m > 0).sum(axis=1).max()))
+    idx = np.argsort(m <= 0, axis=1, kind="stable")[:, :k]  # nonzero columns first, in order
+    return idx, np.take_along_axis(m, idx, axis=1)
+
+
+def _resample(f: np.ndarray, axis: int, idx: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Weighted sum of gathered rows/columns. Elementwise only: no BLAS call, on purpose
+    (OpenBLAS's threads can stall once OpenVINO's thread pool is loaded in the process)."""
+    shape = [1] * f.ndim
+    shape[axis] = idx.shape[0]
+    out = np.zeros(f.shape[:axis] + (idx.shape[0],) + f.shape[axis + 1 :], dtype=np.float64)
+    for j in range(idx.shape[1]):
+        out += np.take(f, idx[:, j], axis=axis) * w[:, j].reshape(shape)
+    return out
+
+
 def resize(frame: np.ndarray, width: int, height: int, interpolation: str = "area") -> np.ndarray:
-    """Resize a ``(H, W)`` or ``(H, W, C)`` uint8 frame with separable weight matrices.
+    """Resize a ``(H, W)`` or ``(H, W, C)`` uint8 frame with separable weights (rows, then columns).
 
     Args:
         frame: the image, values 0-255.
@@ -147,13 +168,14 @@ def resize(frame: np.ndarray, width: int, height: int, interpolation: str = "are
     h, w = frame.shape[:2]
     if (h, w) == (height, width):
         return frame.astype(np.uint8, copy=False)
-    my = _MATRICES[interpolation](h, height)
-    mx = _MATRICES[interpolation](w, width)
     f = frame.astype(np.float64)
-    out = np.tensordot(my, f, axes=(1, 0))  # (height, W[, C])
-    out = np.tensordot(mx, out, axes=(1, 1))  # (width, height[, C])
-    out = np.swapaxes(out, 0, 1)
-    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+    if interpolation == "area" and h % height == 0 and w % width == 0:  # whole blocks: a mean
+        fy, fx = h // height, w // width
+        f = f.reshape(height, fy, width, fx, *f.shape[2:]).mean(axis=(1, 3))
+        return np.clip(np.rint(f), 0, 255).astype(np.uint8)
+    f = _resample(f, 0, *_taps(interpolation, h, height))
+    f = _resample(f, 1, *_taps(interpolation, w, width))
+    return np.clip(np.rint(f), 0, 255).astype(np.uint8)
 
 
 def validate_steps(steps: Any) -> list[dict[str, Any]]:

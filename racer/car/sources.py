@@ -138,7 +138,7 @@ def read_png(path: str | Path) -> np.ndarray:
                 if ftype == 3:
                     pred = (a + prev[x]) >> 1
                 else:
-                    pred = int(_paeth(np.int32(a), prev[x], np.int32(c)))
+                    pred = int(_paeth(np.asarray(a), np.asarray(prev[x]), np.asarray(c)))
                 cur[x] = (line[x] + pred) & 0xFF
         else:
             raise ConfigError(f"{p}: bad PNG filter type {ftype}")

@@ -9,6 +9,10 @@ import typer
 
 from racer import __version__
 from racer.cli import demo as demo_cli
+from racer.cli import drive as drive_cli
+from racer.cli import evaluate as evaluate_cli
+from racer.cli import export as export_cli
+from racer.cli import leaderboard as leaderboard_cli
 from racer.cli import rewards as rewards_cli
 from racer.cli import tracks as tracks_cli
 from racer.cli import train as train_cli
@@ -31,6 +35,11 @@ app.add_typer(rewards_cli.app, name="rewards")
 app.command("demo")(demo_cli.demo)
 app.command("train")(train_cli.train)
 app.command("report")(train_cli.report)
+app.command("export")(export_cli.export)
+app.command("drive")(drive_cli.drive)
+app.command("deploy")(drive_cli.deploy)
+app.command("evaluate")(evaluate_cli.evaluate)
+app.add_typer(leaderboard_cli.app, name="leaderboard")
 
 
 def _version(value: bool) -> None:

@@ -186,6 +186,7 @@ class RaceEnv(gym.Env):
         self._builders = {rev: ParamsBuilder(t) for rev, t in self._tracks.items()}
         self._tables = {rev: _SampleTable.of(t) for rev, t in self._tracks.items()}
         self._feats = np.empty(len(STATE_FEATURES), dtype=np.float32)
+        self._hfov_rad = math.radians(self.world.config.camera.hfov_deg)
         self._last_proj: Any = None
 
         self.action_space = self.action_spec.gym_space()
@@ -348,15 +349,9 @@ class RaceEnv(gym.Env):
     def _build_params(
         self, state: Any, speed_cmd: float, steering_cmd: float, proj: Any
     ) -> dict[str, Any]:
+        world_objects = self.world.objects() if self.world.has_objects else ()
         objects = [
-            ObjectInfo(
-                x_m=o.x_m,
-                y_m=o.y_m,
-                heading_rad=o.yaw_rad,
-                speed_mps=o.speed_mps,
-                is_bot=o.kind == "bot",
-            )
-            for o in self.world.objects()
+            ObjectInfo(o.x_m, o.y_m, o.yaw_rad, o.speed_mps, o.kind == "bot") for o in world_objects
         ]
         inputs = StepInputs(
             front_xy=(float(state.front_xy[0]), float(state.front_xy[1])),
@@ -372,7 +367,7 @@ class RaceEnv(gym.Env):
             is_crashed=bool(state.crashed),
             is_reversed=self._reversed_dir,
             objects=objects,
-            camera_hfov_rad=math.radians(self.world.config.camera.hfov_deg),
+            camera_hfov_rad=self._hfov_rad,
             progress=self._progress,
             projection=proj,
         )

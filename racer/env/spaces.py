@@ -94,14 +94,17 @@ class ActionSpec:
     def to_command(self, action: Any) -> tuple[float, float]:
         """Map an agent action to (steering_deg, speed_mps)."""
         if self.kind == "discrete":
-            steer, speed = self._table[int(np.asarray(action).reshape(()))]
-            return float(steer), float(speed)
-        a = np.clip(np.asarray(action, dtype=np.float64).reshape(2), -1.0, 1.0)
+            index = action if isinstance(action, int) else int(np.asarray(action).reshape(()))
+            steer, speed = self.actions[index]
+            return steer, speed
+        flat = np.asarray(action, dtype=np.float64).reshape(2).tolist()
+        a0 = min(1.0, max(-1.0, flat[0]))
+        a1 = min(1.0, max(-1.0, flat[1]))
         lo, hi = self.steering_deg
-        steer = lo + (a[0] + 1.0) * 0.5 * (hi - lo)
+        steer = lo + (a0 + 1.0) * 0.5 * (hi - lo)
         lo, hi = self.speed_mps
-        speed = lo + (a[1] + 1.0) * 0.5 * (hi - lo)
-        return float(steer), float(speed)
+        speed = lo + (a1 + 1.0) * 0.5 * (hi - lo)
+        return steer, speed
 
     def to_model_metadata(self) -> dict[str, Any]:
         """The ``action_space`` and ``action_space_type`` entries of ``model_metadata.json``."""

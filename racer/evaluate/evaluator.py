@@ -43,7 +43,7 @@ from racer.env.race_env import (
 )
 from racer.errors import ConfigError
 from racer.evaluate.policies import Policy
-from racer.evaluate.races import RaceConfig, RaceFormat, setup_race
+from racer.evaluate.races import RaceConfig, setup_race
 from racer.track import Track, load_track
 
 RESET_BACKOFF_M = 0.25  # after a crash, move the put-back point back by this much until clear, m
@@ -441,7 +441,7 @@ def _rearm_lap(env: RaceEnv) -> None:
     private lap bookkeeping (``_travelled_m``, ``_done``): the env owner is asked for a public
     way to run several laps in one episode, which will replace this function.
     """
-    u = env.unwrapped
+    u: Any = env.unwrapped
     u._travelled_m -= float(u.driven_track.length)  # noqa: SLF001 - see docstring
     u._progress = 0.0  # noqa: SLF001
     u._done = False  # noqa: SLF001
@@ -472,7 +472,6 @@ __all__ = [
     "METRIC_NAMES",
     "EvaluationResult",
     "Evaluator",
-    "RaceFormat",
     "TrialResult",
     "evaluate",
     "trial_rank_key",

@@ -230,7 +230,9 @@ class Sb3Policy:
         threads: torch CPU threads.
     """
 
-    def __init__(self, run_dir: str | Path, model_file: str | None = None, threads: int = 1) -> None:
+    def __init__(
+        self, run_dir: str | Path, model_file: str | None = None, threads: int = 1
+    ) -> None:
         self.run_dir = Path(run_dir)
         cfg = read_run_config(self.run_dir)
         env = cfg.get("env", {})
@@ -264,7 +266,9 @@ class Sb3Policy:
         try:
             self.model = cls.load(str(model_path), device="cpu")
         except Exception as exc:  # SB3 raises many types for a bad zip
-            raise ConfigError(f"{model_path}: cannot load the {algo.upper()} model ({exc})") from None
+            raise ConfigError(
+                f"{model_path}: cannot load the {algo.upper()} model ({exc})"
+            ) from None
         self._normalizer: Any = None
         norm = self.run_dir / VECNORMALIZE
         if norm.is_file():

@@ -40,7 +40,7 @@ BOT_MIN_GAP_M = 2.0  # the first bot starts at least this far ahead of the car, 
 BOX_LANE_FRACTION = 0.25  # box centre at +-width/4: the middle of the left/right lane
 
 
-class RaceFormat(str, enum.Enum):
+class RaceFormat(enum.StrEnum):
     """DeepRacer's race formats."""
 
     TIME_TRIAL = "time-trial"
@@ -126,7 +126,9 @@ def trial_rng(seed: int, trial: int) -> np.random.Generator:
     return np.random.default_rng([int(seed), int(trial)])
 
 
-def place_boxes(track: Any, n: int, rng: np.random.Generator, start_s: float = 0.0) -> list[BoxPlacement]:
+def place_boxes(
+    track: Any, n: int, rng: np.random.Generator, start_s: float = 0.0
+) -> list[BoxPlacement]:
     """Seeded box positions, spread over the lap, in the left or right lane, off the start area.
 
     The usable part of the lap (from ``START_CLEAR_M`` after the start to ``FINISH_CLEAR_M``

@@ -1,4 +1,4 @@
-"""Human and machine outputs of an evaluation: a rich table, ``results.json``, a PNG of the lines."""
+"""Outputs of an evaluation: a rich table, ``results.json`` and a PNG of the driven lines."""
 
 from __future__ import annotations
 
@@ -30,13 +30,15 @@ def results_table(result: EvaluationResult) -> Any:
     Returns:
         The table.
     """
+    from rich.markup import escape
     from rich.table import Table
 
     cfg = result.config
     table = Table(
         title=(
-            f"{result.model} on {result.track}: {cfg.race.value}, {cfg.laps} lap(s) x "
-            f"{cfg.trials} trial(s), off-track penalty {cfg.offtrack_penalty_s:g} s"
+            f"{escape(result.model)} on {escape(result.track)}: {cfg.race.value}, "
+            f"{cfg.laps} lap(s) x {cfg.trials} trial(s), "
+            f"off-track penalty {cfg.offtrack_penalty_s:g} s"
         )
     )
     for name, justify in (
@@ -84,6 +86,7 @@ def _atomic_write_bytes(path: Path, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; results are for sharing
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -56,9 +56,7 @@ class ObsNorm:
 
     def apply(self, obs: np.ndarray) -> np.ndarray:
         """Normalise observations exactly as ``VecNormalize.normalize_obs`` does."""
-        return np.clip(
-            (obs - self.mean) / np.sqrt(self.var + self.epsilon), -self.clip, self.clip
-        )
+        return np.clip((obs - self.mean) / np.sqrt(self.var + self.epsilon), -self.clip, self.clip)
 
 
 @dataclass
@@ -139,7 +137,9 @@ def load_trained_policy(run_dir: str | Path, which: str = "best") -> TrainedPoli
         )
     path = run / MODEL_FILES[which]
     if not path.is_file():
-        other = next((k for k in MODEL_FILES if k != which and (run / MODEL_FILES[k]).is_file()), None)
+        other = next(
+            (k for k in MODEL_FILES if k != which and (run / MODEL_FILES[k]).is_file()), None
+        )
         hint = f"use --model {other}" if other else "train it first (racer train)"
         raise ExportError(f"{run}: no {MODEL_FILES[which]} in the run folder; {hint}")
 

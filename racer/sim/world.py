@@ -379,6 +379,11 @@ class World:
         self._place_bot(obj)
         return self._register(obj)
 
+    @property
+    def has_objects(self) -> bool:
+        """True when boxes or bot cars are in the world."""
+        return bool(self._objects)
+
     def objects(self) -> list[ObjectState]:
         """States of all boxes and bot cars, in the order they were added."""
         return [

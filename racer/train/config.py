@@ -113,6 +113,18 @@ class CheckpointSection:
 
 
 @dataclass
+class PretrainSection:
+    """Warm start by imitating the built-in centre-line follower (DAgger); see racer.train.pretrain."""
+
+    frames: int = 0
+    """Teacher-labelled frames to collect in total; 0 = no warm start."""
+    rounds: int = 3
+    """DAgger rounds: the teacher drives the first, the student the later ones."""
+    epochs: int = 4
+    """Passes over the labelled frames after each round."""
+
+
+@dataclass
 class AgentConfig:
     """A whole recipe."""
 
@@ -134,6 +146,8 @@ class AgentConfig:
     """Best-model evaluation."""
     checkpoint: CheckpointSection = field(default_factory=CheckpointSection)
     """Checkpointing."""
+    pretrain: PretrainSection = field(default_factory=PretrainSection)
+    """Imitation warm start."""
     base_dir: str = ""
     """Folder the recipe came from (relative reward paths resolve against it); set by the loader."""
 
@@ -161,6 +175,7 @@ _SECTIONS = {
     "budget": BudgetSection,
     "evaluation": EvaluationSection,
     "checkpoint": CheckpointSection,
+    "pretrain": PretrainSection,
 }
 _TOP = {"agent", "action_space", *_SECTIONS}
 
@@ -265,6 +280,8 @@ def _check_values(cfg: AgentConfig, source: str) -> None:
         "checkpoint.every_steps": cfg.checkpoint.every_steps,
         "checkpoint.keep": cfg.checkpoint.keep,
         "evaluation.episodes": cfg.evaluation.episodes,
+        "pretrain.rounds": cfg.pretrain.rounds,
+        "pretrain.epochs": cfg.pretrain.epochs,
     }
     for what, value in positive.items():
         if value <= 0:

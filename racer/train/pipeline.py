@@ -260,6 +260,38 @@ def load_run_config(run_dir: Path) -> AgentConfig:
     return config_from_dict(data, source=str(path), base_dir=str(run_dir.resolve()))
 
 
+def _warm_start(cfg: AgentConfig, model: Any, verbose: bool) -> None:
+    """Imitation warm start from the centre-line follower (racer.train.pretrain)."""
+    from racer.train.pretrain import pretrain
+
+    if cfg.hyperparameters.normalize_observations:
+        raise ConfigError("pretrain cannot be combined with normalize_observations yet")
+    env = RaceEnv(
+        track=eval_track(cfg),
+        observation=cfg.env.observation,
+        action_space=cfg.action_space or None,
+        reward="progress",
+        max_steps=cfg.env.max_steps or None,
+    )
+    try:
+        report = pretrain(
+            model,
+            env,
+            frames=cfg.pretrain.frames,
+            rounds=cfg.pretrain.rounds,
+            epochs=cfg.pretrain.epochs,
+            seed=cfg.budget.seed,
+            log=print if verbose else None,
+        )
+    finally:
+        env.close()
+    if verbose:
+        print(
+            f"warm start: {report.frames} frames, student agrees with the teacher on "
+            f"{100 * report.teacher_agreement:.0f}%"
+        )
+
+
 def train(
     cfg: AgentConfig,
     out: Path | None = None,
@@ -314,6 +346,8 @@ def train(
             restore_rng(ckpt["rng"])
         else:
             model = build_model(cfg, venv, run_dir)
+            if cfg.pretrain.frames > 0:
+                _warm_start(cfg, model, progress_bar)
 
         normalize = venv.normalize_obs if isinstance(venv, VecNormalize) else None
         eval_env = RaceEnv(

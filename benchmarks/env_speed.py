@@ -1,0 +1,134 @@
+"""Environment speed: steps per second per observation mode on one core.
+
+    python benchmarks/env_speed.py [--track oval] [--steps 3000]
+
+For each observation mode it prints the env's steps/s (one process, one core: torch is not
+involved), the cost of the raw simulator work inside one step (``World.step`` for the control
+period's physics substeps, plus the sensor: one camera render, two for stereo, one lidar cast),
+and the ratio of the two. Then the reward-plugin overhead: the same env with a DeepRacer-style
+reward loaded from a ``.py`` file vs. racer's built-in ``progress`` reward.
+
+The car follows the centre line (pure pursuit), so episodes are long and realistic; resets are
+included in the timing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from racer.env import RaceEnv
+from racer.env.follower import CenterlineFollower
+
+FILE_REWARD = '''
+def reward_function(params):
+    """Progress per step plus a little speed: the shape of racer's built-in `progress`."""
+    if params["is_offtrack"]:
+        return 1e-3
+    steps = max(params["steps"], 1)
+    return 10.0 * params["progress"] / steps + params["speed"] / 4.0
+'''
+
+
+def _pin_one_core() -> None:
+    if hasattr(os, "sched_setaffinity"):
+        try:
+            os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
+        except OSError:
+            pass
+
+
+def _actions(env: RaceEnv, n: int) -> list[np.ndarray]:
+    """Pre-compute a follower's actions, so the timing measures the env only."""
+    env.reset(seed=0)
+    drv = CenterlineFollower(env)
+    out = []
+    for _ in range(n):
+        a = drv.act()
+        out.append(a)
+        _, _, term, trunc, _ = env.step(a)
+        if term or trunc:
+            env.reset()
+    return out
+
+
+def time_env(env: RaceEnv, actions: list[np.ndarray], repeats: int = 3) -> float:
+    """Best seconds per step over ``repeats`` passes."""
+    best = float("inf")
+    for _ in range(repeats):
+        env.reset(seed=0)
+        t0 = time.perf_counter()
+        for a in actions:
+            _, _, term, trunc, _ = env.step(a)
+            if term or trunc:
+                env.reset()
+        best = min(best, (time.perf_counter() - t0) / len(actions))
+    return best
+
+
+def time_raw(env: RaceEnv, actions: list[np.ndarray], repeats: int = 3) -> float:
+    """Best seconds per step of the simulator work alone (physics substeps + the sensor)."""
+    world = env.world
+    obs = env.observation_name
+    cmds = [env.action_spec.to_command(a) for a in actions]
+    best = float("inf")
+    for _ in range(repeats):
+        env.reset(seed=0)
+        t0 = time.perf_counter()
+        for steer_deg, speed in cmds:
+            world.step(np.radians(steer_deg), speed)
+            world.car_state()
+            if obs == "camera":
+                world.camera()
+            elif obs == "stereo":
+                world.stereo()
+            elif obs == "lidar":
+                world.lidar()
+        best = min(best, (time.perf_counter() - t0) / len(cmds))
+    return best
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--track", default="oval")
+    ap.add_argument("--steps", type=int, default=3000)
+    args = ap.parse_args()
+    _pin_one_core()
+
+    print(f"track={args.track} steps={args.steps} (best of 3, one core)")
+    print(f"{'observation':<12}{'steps/s':>10}{'env us':>10}{'raw sim us':>12}{'ratio':>8}")
+    for obs in ("state", "lidar", "camera", "stereo"):
+        env = RaceEnv(track=args.track, observation=obs, action_space="continuous")
+        acts = _actions(env, args.steps)
+        t_env = time_env(env, acts)
+        t_raw = time_raw(env, acts)
+        print(
+            f"{obs:<12}{1 / t_env:>10.0f}{t_env * 1e6:>10.0f}{t_raw * 1e6:>12.0f}"
+            f"{t_env / t_raw:>8.2f}"
+        )
+        env.close()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "reward.py"
+        path.write_text(FILE_REWARD)
+        rates = {}
+        for label, reward in (("built-in progress", "progress"), ("file plugin", str(path))):
+            env = RaceEnv(track=args.track, observation="lidar", action_space="continuous",
+                          reward=reward)  # fmt: skip
+            acts = _actions(env, args.steps)
+            rates[label] = [1 / time_env(env, acts, repeats=1) for _ in range(5)]
+            env.close()
+    b = statistics.median(rates["built-in progress"])
+    f = statistics.median(rates["file plugin"])
+    print(f"reward plugin (lidar env, median of 5): built-in {b:.0f} steps/s, file {f:.0f} steps/s, "
+          f"file/built-in = {f / b:.3f}")
+
+
+if __name__ == "__main__":
+    main()

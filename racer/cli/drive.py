@@ -1,0 +1,199 @@
+"""`racer drive` (run a bundle on frames, closed loop in the simulator or on a car) and
+`racer deploy` (copy a bundle to a car over ssh and self-test it there)."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import subprocess
+import sys
+import tempfile
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from racer.errors import ConfigError, RacerError
+
+
+class BackendChoice(StrEnum):
+    """Inference engines of the car runtime."""
+
+    onnxruntime = "onnxruntime"
+    openvino = "openvino"
+    openvino_int8 = "openvino_int8"
+
+
+class ThrottleCurve(StrEnum):
+    """Speed-to-throttle curves (see racer.car.actions)."""
+
+    linear = "linear"
+    deepracer = "deepracer"
+
+
+class DeployError(RacerError):
+    """Copying a bundle to a car, or its remote self-test, failed."""
+
+
+def _open_source(
+    spec: str, metadata: dict[str, Any], episodes: int | None, max_steps: int | None
+) -> Any:
+    """A frame source from its spec; ``sim:TRACK`` is the simulator (closed loop)."""
+    from racer.car.sources import parse_source
+
+    kind, sep, arg = spec.partition(":")
+    if kind == "sim":
+        if not sep or not arg:
+            raise ConfigError(f"bad source {spec!r}; use sim:TRACK (for example sim:oval)")
+        from racer.export.sim_source import SimSource
+
+        return SimSource.from_metadata(arg, metadata, episodes=episodes, max_steps=max_steps)
+    return parse_source(spec)
+
+
+def drive(
+    bundle: Annotated[Path, typer.Argument(help="Bundle folder or .tar.gz from 'racer export'.")],
+    source: Annotated[
+        str,
+        typer.Option(help="Frames: sim:TRACK, camera:INDEX, video:PATH or images:DIR."),
+    ],
+    actuator: Annotated[
+        str, typer.Option(help="Commands: stdout, udp:HOST:PORT, pca9685[:STEER:THROTTLE], null.")
+    ] = "stdout",
+    backend: Annotated[BackendChoice, typer.Option(help="Inference engine.")] = (
+        BackendChoice.onnxruntime
+    ),
+    calibration: Annotated[
+        Path | None, typer.Option(help="Servo/ESC calibration JSON (see racer.car.actions).")
+    ] = None,
+    throttle_curve: Annotated[
+        ThrottleCurve | None, typer.Option(help="Speed-to-throttle curve (overrides the file).")
+    ] = None,
+    max_steps: Annotated[
+        int | None, typer.Option(help="Stop after this many commands.", min=0)
+    ] = None,
+    realtime: Annotated[
+        bool | None,
+        typer.Option(
+            "--realtime/--no-realtime",
+            help="Pace the loop at the policy's rate (default: on, off for sim sources).",
+        ),
+    ] = None,
+    episodes: Annotated[
+        int | None,
+        typer.Option(
+            help="sim sources: episodes to drive from evenly spaced starts (default 1, or as many "
+            "as --max-steps allows).",
+            min=1,
+        ),
+    ] = None,
+    episode_steps: Annotated[
+        int | None, typer.Option(help="sim sources: step limit per episode.", min=1)
+    ] = None,
+    threads: Annotated[int, typer.Option(help="Inference threads.", min=1)] = 1,
+    report_json: Annotated[
+        Path | None, typer.Option("--report-json", help="Also write the report as JSON here.")
+    ] = None,
+) -> None:
+    """Drive with a bundle: verify it, self-test it, then frame -> policy -> actuator."""
+    from dataclasses import asdict
+
+    from racer.car.actions import Calibration
+    from racer.car.actuators import parse_actuator
+    from racer.car.bundle import load_bundle
+    from racer.car.runtime import Driver
+
+    loaded = load_bundle(bundle)  # checksums and metadata; a BundleError ends here
+    try:
+        engine = loaded.backend(backend.value, threads=threads)
+        loaded.self_test(engine)  # before any source or actuator is opened
+        calib = Calibration.load(calibration) if calibration is not None else Calibration()
+        if throttle_curve is not None:
+            calib.throttle_curve = throttle_curve.value
+        is_sim = source.startswith("sim:")
+        if episodes is None:
+            episodes = None if max_steps is not None else 1
+        frames = _open_source(source, loaded.metadata, episodes, episode_steps)
+        try:
+            out = parse_actuator(actuator, calib)
+        except BaseException:
+            frames.close()
+            raise
+        driver = Driver(
+            loaded,
+            engine,
+            frames,
+            out,
+            calibration=calib,
+            max_steps=max_steps,
+            realtime=(not is_sim) if realtime is None else realtime,
+            threads=threads,
+        )
+        try:
+            report = driver.run()
+        except BaseException:
+            frames.close()
+            out.close()
+            raise
+        # JSON lines go to stdout with the stdout actuator: keep the report off that stream.
+        to_err = actuator == "stdout"
+        typer.echo(report.summary(), err=to_err)
+        data: dict[str, Any] = {"drive": asdict(report)}
+        if is_sim:
+            typer.echo(frames.summary(), err=to_err)
+            data["sim"] = frames.to_dict()
+        if report_json is not None:
+            report_json.write_text(json.dumps(data, indent=2, default=str) + "\n")
+    finally:
+        loaded.close()
+
+
+def _run(cmd: list[str], what: str) -> str:
+    """Run a transport command; a failure becomes one DeployError line."""
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    except FileNotFoundError:
+        raise DeployError(f"{what}: {cmd[0]!r} not found; install OpenSSH's client") from None
+    except subprocess.TimeoutExpired:
+        raise DeployError(f"{what}: {cmd[0]} timed out after 600 s") from None
+    if proc.returncode != 0:
+        lines = [ln for ln in (proc.stderr or proc.stdout).strip().splitlines() if ln.strip()]
+        detail = lines[-1] if lines else f"exit status {proc.returncode}"
+        raise DeployError(f"{what} failed (exit {proc.returncode}): {detail}")
+    return proc.stdout
+
+
+def deploy(
+    bundle: Annotated[Path, typer.Argument(help="Bundle folder or .tar.gz from 'racer export'.")],
+    target: Annotated[str, typer.Argument(help="HOST:DIR on the car, e.g. deepracer@car:bundles.")],
+    ssh_opts: Annotated[
+        str, typer.Option(help='Extra options for ssh and scp, e.g. "-i key -o Port=2222".')
+    ] = "",
+    python: Annotated[str, typer.Option(help="Python on the car (with racer[car]).")] = "python3",
+) -> None:
+    """Copy a bundle to a car with scp, unpack it there and run its self-test remotely."""
+    from racer.car.bundle import is_archive, load_bundle, pack_bundle
+
+    host, sep, remote_dir = target.partition(":")
+    if not sep or not host or not remote_dir:
+        raise ConfigError(f"bad target {target!r}; use HOST:DIR (for example car.local:bundles)")
+    opts = shlex.split(ssh_opts)
+    with load_bundle(bundle) as loaded, tempfile.TemporaryDirectory() as tmp:  # verify locally
+        name = loaded.root.name if is_archive(bundle) else bundle.resolve().name
+        if is_archive(bundle):
+            archive = bundle
+        else:
+            archive = pack_bundle(loaded.root, Path(tmp) / f"{name}.tar.gz")
+        remote_archive = f"{name}.tar.gz"
+        d, n, a = shlex.quote(remote_dir), shlex.quote(name), shlex.quote(remote_archive)
+        typer.echo(f"copying {archive.name} to {host}:{remote_dir}", err=True)
+        _run(["ssh", *opts, host, f"mkdir -p {d}"], f"ssh {host}")
+        _run(["scp", *opts, str(archive), f"{host}:{remote_dir}/{remote_archive}"], "scp")
+        remote = (
+            f"cd {d} && rm -rf -- {n} && tar xzf {a} && "
+            f"{shlex.quote(python)} -m racer.car.selftest {n}"
+        )
+        out = _run(["ssh", *opts, host, remote], f"remote self-test on {host}")
+    sys.stdout.write(out)
+    typer.echo(f"deployed {name} to {host}:{remote_dir}/{name}")

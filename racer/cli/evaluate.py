@@ -1,0 +1,127 @@
+"""`racer evaluate`: headless trials of a run folder or a bundle, DeepRacer's metrics."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from racer.evaluate.races import (
+    DEFAULT_BOT_SPEED_MPS,
+    DEFAULT_BOTS,
+    DEFAULT_BOXES,
+    DEFAULT_CRASH_PENALTY_S,
+    DEFAULT_OFFTRACK_PENALTY_S,
+    DEFAULT_RESET_LIMIT,
+    DEFAULT_TIME_LIMIT_PER_LAP_S,
+    DEFAULT_TRIALS,
+    RaceFormat,
+)
+
+#: Shared options (the leaderboard commands use them too).
+RaceOpt = Annotated[
+    RaceFormat, typer.Option("--race", help="time-trial | object-avoidance | head-to-head.")
+]
+OfftrackPenaltyOpt = Annotated[
+    float, typer.Option("--offtrack-penalty", help="Seconds added per off-track.", min=0.0)
+]
+CrashPenaltyOpt = Annotated[
+    float, typer.Option("--crash-penalty", help="Seconds added per collision.", min=0.0)
+]
+ResetLimitOpt = Annotated[
+    int,
+    typer.Option(
+        "--reset-limit",
+        help="Put-backs allowed per trial (0 = the first off-track ends it).",
+        min=0,
+    ),
+]
+SeedOpt = Annotated[int, typer.Option("--seed", help="Seed of the object placement.")]
+BoxesOpt = Annotated[int, typer.Option("--boxes", help="Object avoidance: number of boxes.", min=0)]
+BotsOpt = Annotated[int, typer.Option("--bots", help="Head-to-head: number of bot cars.", min=0)]
+BotSpeedOpt = Annotated[
+    float, typer.Option("--bot-speed", help="Head-to-head: bot speed, m/s.", min=0.0, max=4.0)
+]
+
+
+def evaluate(
+    model: Annotated[
+        Path, typer.Argument(help="A run folder (runs/NAME) or a bundle (folder or .tar.gz).")
+    ],
+    track: Annotated[
+        str | None,
+        typer.Option("--track", "-t", help="Track name or file (default: the run's first track)."),
+    ] = None,
+    trials: Annotated[int, typer.Option(help="Trials, each from the start line.", min=1)] = (
+        DEFAULT_TRIALS
+    ),
+    laps: Annotated[int, typer.Option(help="Consecutive laps per trial.", min=1)] = 1,
+    race: RaceOpt = RaceFormat.TIME_TRIAL,
+    offtrack_penalty: OfftrackPenaltyOpt = DEFAULT_OFFTRACK_PENALTY_S,
+    crash_penalty: CrashPenaltyOpt = DEFAULT_CRASH_PENALTY_S,
+    reset_limit: ResetLimitOpt = DEFAULT_RESET_LIMIT,
+    time_limit: Annotated[
+        float, typer.Option("--time-limit", help="Simulated seconds allowed per lap.", min=1.0)
+    ] = DEFAULT_TIME_LIMIT_PER_LAP_S,
+    seed: SeedOpt = 0,
+    boxes: BoxesOpt = DEFAULT_BOXES,
+    bots: BotsOpt = DEFAULT_BOTS,
+    bot_speed: BotSpeedOpt = DEFAULT_BOT_SPEED_MPS,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the results as JSON instead of a table.")
+    ] = False,
+    out: Annotated[
+        Path | None, typer.Option(help="Write results.json and trajectories.png into this folder.")
+    ] = None,
+) -> None:
+    """Evaluate a model headless: DeepRacer's continuous evaluation, metrics and penalties."""
+    from racer.evaluate.evaluator import Evaluator
+    from racer.evaluate.policies import Sb3Policy, close_policy, load_policy
+    from racer.evaluate.races import RaceConfig
+    from racer.evaluate.report import results_table, summary_line, write_outputs
+    from racer.track import DEFAULT_TRACK
+
+    config = RaceConfig(
+        race=race,
+        trials=trials,
+        laps=laps,
+        offtrack_penalty_s=offtrack_penalty,
+        crash_penalty_s=crash_penalty,
+        reset_limit=reset_limit,
+        time_limit_per_lap_s=time_limit,
+        boxes=boxes,
+        bots=bots,
+        bot_speed_mps=bot_speed,
+        seed=seed,
+    )
+    if track is not None:  # a bad track name fails before the model is loaded
+        from racer.track import load_track
+
+        track_obj = load_track(track)
+    policy = load_policy(model)
+    try:
+        if track is None:
+            tracks = policy.tracks if isinstance(policy, Sb3Policy) else []
+            named = [t for t in tracks if t != "random"]
+            from racer.track import load_track
+
+            track_obj = load_track(named[0] if named else DEFAULT_TRACK)
+        with Evaluator(policy, track_obj, config) as ev:
+            result = ev.run()
+    finally:
+        close_policy(policy)
+    written = write_outputs(result, out) if out is not None else {}
+    if as_json:
+        typer.echo(json.dumps(result.to_dict(), indent=2))
+        return
+    from rich.console import Console
+
+    console = Console()
+    if not console.is_terminal:  # piped: do not squeeze the table into 80 columns
+        console = Console(width=160)
+    console.print(results_table(result))
+    console.print(summary_line(result))
+    for what, path in written.items():
+        console.print(f"{what}: {path}")

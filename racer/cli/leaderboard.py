@@ -1,0 +1,217 @@
+"""`racer leaderboard submit | show | html | run`: the SQLite leaderboard of bundle submissions."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from racer.cli.evaluate import (
+    BotsOpt,
+    BotSpeedOpt,
+    BoxesOpt,
+    CrashPenaltyOpt,
+    OfftrackPenaltyOpt,
+    RaceOpt,
+    ResetLimitOpt,
+    SeedOpt,
+)
+from racer.evaluate.races import (
+    DEFAULT_BOT_SPEED_MPS,
+    DEFAULT_BOTS,
+    DEFAULT_BOXES,
+    DEFAULT_CRASH_PENALTY_S,
+    DEFAULT_OFFTRACK_PENALTY_S,
+    DEFAULT_RESET_LIMIT,
+    RaceFormat,
+)
+
+app = typer.Typer(
+    help="The leaderboard: submit bundles, show the standings, write the page.",
+    no_args_is_help=True,
+)
+
+DbOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--db", help="Leaderboard file (default: $RACER_LEADERBOARD or ./leaderboard.db)."
+    ),
+]
+TrackOpt = Annotated[str, typer.Option("--track", "-t", help="Track name or file.")]
+
+
+def _db(db: Path | None) -> Path:
+    from racer.evaluate.leaderboard import default_db
+
+    return db if db is not None else default_db()
+
+
+def _official(
+    race: RaceFormat,
+    seed: int,
+    offtrack_penalty: float,
+    crash_penalty: float,
+    reset_limit: int,
+    boxes: int,
+    bots: int,
+    bot_speed: float,
+):  # type: ignore[no-untyped-def]
+    from racer.evaluate.leaderboard import official_config
+
+    return official_config(
+        race,
+        seed=seed,
+        offtrack_penalty_s=offtrack_penalty,
+        crash_penalty_s=crash_penalty,
+        reset_limit=reset_limit,
+        boxes=boxes,
+        bots=bots,
+        bot_speed_mps=bot_speed,
+    )
+
+
+def _track_name(track: str) -> str:
+    """Check the track exists (one-line error otherwise) and return the name to record."""
+    from racer.track import load_track
+
+    load_track(track)
+    return track
+
+
+@app.command()
+def submit(
+    bundle: Annotated[Path, typer.Argument(help="The bundle: a folder or a .tar.gz.")],
+    track: TrackOpt,
+    name: Annotated[str, typer.Option("--name", "-n", help="The racer's name on the board.")],
+    db: DbOpt = None,
+    race: RaceOpt = RaceFormat.TIME_TRIAL,
+    seed: SeedOpt = 0,
+    offtrack_penalty: OfftrackPenaltyOpt = DEFAULT_OFFTRACK_PENALTY_S,
+    crash_penalty: CrashPenaltyOpt = DEFAULT_CRASH_PENALTY_S,
+    reset_limit: ResetLimitOpt = DEFAULT_RESET_LIMIT,
+    boxes: BoxesOpt = DEFAULT_BOXES,
+    bots: BotsOpt = DEFAULT_BOTS,
+    bot_speed: BotSpeedOpt = DEFAULT_BOT_SPEED_MPS,
+) -> None:
+    """Run the official evaluation (3 consecutive laps) of a bundle and record it."""
+    from racer.evaluate.leaderboard import format_lap, validate_name
+    from racer.evaluate.leaderboard import submit as run_submit
+
+    validate_name(name)
+    cfg = _official(
+        race, seed, offtrack_penalty, crash_penalty, reset_limit, boxes, bots, bot_speed
+    )
+    out = run_submit(bundle, _track_name(track), name, db=_db(db), config=cfg)
+    e = out.entry
+    figure = (
+        f"average of 3 laps {format_lap(e.average_lap_s)} s "
+        f"(laps {', '.join(format_lap(x) for x in e.lap_times_s)})"
+        if e.complete
+        else f"incomplete: {e.completion_percentage:.1f}% ({e.episode_status})"
+    )
+    typer.echo(
+        f"recorded #{out.row_id}: {e.name} on {e.track} ({e.race}): {figure}, "
+        f"{e.off_track_count} off-track(s); rank {out.rank}/{out.board_size}"
+    )
+
+
+@app.command()
+def show(
+    track: Annotated[str | None, typer.Option("--track", "-t", help="Only this track.")] = None,
+    db: DbOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
+) -> None:
+    """Print the standings (each racer's best submission, DeepRacer's ranking)."""
+    from racer.evaluate.leaderboard import boards, format_lap, standings_rows
+
+    all_boards = boards(_db(db), track=track)
+    if as_json:
+        data = [
+            {"track": t, "race": r, "standings": standings_rows(b)}
+            for (t, r), b in all_boards.items()
+        ]
+        typer.echo(json.dumps(data, indent=2))
+        return
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    console = Console()
+    if not console.is_terminal:  # piped: do not squeeze the table into 80 columns
+        console = Console(width=160)
+    if not all_boards:
+        console.print("no submissions" + (f" on {track}" if track else ""))
+        return
+    for (t, r), board in all_boards.items():
+        table = Table(title=f"{escape(t)} - {escape(r)}")
+        for col in ("#", "racer", "model", "avg of 3 laps (s)", "best lap (s)", "completion %"):
+            table.add_column(col, justify="left" if col in ("racer", "model") else "right")
+        for col in ("off-tracks", "crashes", "resets", "submissions"):
+            table.add_column(col, justify="right")
+        for row in standings_rows(board):
+            table.add_row(
+                str(row["rank"]),
+                escape(row["name"]),
+                escape(row["model"]),
+                format_lap(row["average_lap_s"]),
+                format_lap(row["best_lap_s"]),
+                f"{row['completion_percentage']:.1f}",
+                str(row["off_track_count"]),
+                str(row["crash_count"]),
+                str(row["reset_count"]),
+                str(row["submissions"]),
+            )
+        console.print(table)
+
+
+@app.command("html")
+def html_page(
+    out: Annotated[Path, typer.Argument(help="The .html file to write.")],
+    db: DbOpt = None,
+    title: Annotated[str, typer.Option(help="Page title.")] = "racer leaderboard",
+) -> None:
+    """Write the static leaderboard page (tables and track maps with the best laps)."""
+    from racer.evaluate.html import write_html
+
+    path = write_html(_db(db), out, title=title)
+    typer.echo(f"wrote {path}")
+
+
+@app.command()
+def run(
+    folder: Annotated[Path, typer.Argument(help="A folder of bundles (folders or .tar.gz).")],
+    track: TrackOpt,
+    workers: Annotated[int, typer.Option("--workers", "-w", help="Parallel processes.", min=1)] = 1,
+    db: DbOpt = None,
+    race: RaceOpt = RaceFormat.TIME_TRIAL,
+    seed: SeedOpt = 0,
+    offtrack_penalty: OfftrackPenaltyOpt = DEFAULT_OFFTRACK_PENALTY_S,
+    crash_penalty: CrashPenaltyOpt = DEFAULT_CRASH_PENALTY_S,
+    reset_limit: ResetLimitOpt = DEFAULT_RESET_LIMIT,
+    boxes: BoxesOpt = DEFAULT_BOXES,
+    bots: BotsOpt = DEFAULT_BOTS,
+    bot_speed: BotSpeedOpt = DEFAULT_BOT_SPEED_MPS,
+    progress: Annotated[bool, typer.Option(help="Show the progress bar.")] = True,
+) -> None:
+    """Evaluate and record every bundle in FOLDER (named after each bundle), in parallel."""
+    from racer.errors import ConfigError
+    from racer.evaluate.leaderboard import find_bundles, run_directory
+
+    if not find_bundles(folder):
+        raise ConfigError(f"{folder}: no bundles (folders with metadata.json or .tar.gz files)")
+    cfg = _official(
+        race, seed, offtrack_penalty, crash_penalty, reset_limit, boxes, bots, bot_speed
+    )
+    outcomes = run_directory(
+        folder, _track_name(track), db=_db(db), workers=workers, config=cfg, progress=progress
+    )
+    bad = 0
+    for o in outcomes:
+        if o.ok:
+            typer.echo(f"ok      {o.path.name}: {o.message}")
+        else:
+            bad += 1
+            typer.echo(f"skipped {o.path.name}: {o.message}", err=True)
+    typer.echo(f"{len(outcomes) - bad} recorded, {bad} skipped")

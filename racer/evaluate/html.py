@@ -1,0 +1,239 @@
+"""The leaderboard's static page: one self-contained HTML file, no scripts, no external files.
+
+Per board (track and race format) it shows a table of the standings and a map of the track drawn
+as inline SVG from the track's borders and centre line, with each racer's best lap line in the
+colour of the racer's swatch in the table. Every text from the database is HTML-escaped.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import tempfile
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from racer.errors import RacerError
+from racer.evaluate.leaderboard import Standing, boards, format_lap
+from racer.track import Track, load_track
+
+SVG_WIDTH_PX = 560  # map width on the page
+SVG_MARGIN_M = 0.4  # floor around the road in the map, m
+MAX_LINES = 10  # best-lap lines drawn per map (the top of the board)
+PALETTE = (
+    "#e6194b",
+    "#3cb44b",
+    "#4363d8",
+    "#f58231",
+    "#911eb4",
+    "#42d4f4",
+    "#f032e6",
+    "#bfef45",
+    "#469990",
+    "#9a6324",
+)
+
+_CSS = """
+body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 24px;
+       color: #1d1d1f; background: #fafafa; }
+h1 { font-size: 26px; margin: 0 0 4px 0; }
+h2 { font-size: 20px; margin: 28px 0 8px 0; }
+.meta { color: #666; font-size: 13px; margin-bottom: 16px; }
+.board { display: flex; flex-wrap: wrap; gap: 24px; align-items: flex-start;
+         background: #fff; border: 1px solid #ddd; border-radius: 8px; padding: 16px; }
+table { border-collapse: collapse; font-size: 14px; }
+th, td { padding: 5px 10px; border-bottom: 1px solid #e5e5e5; text-align: right; }
+th { background: #f0f0f3; font-weight: 600; }
+td.name, th.name, td.model, th.model { text-align: left; }
+tr.incomplete td { color: #888; }
+.swatch { display: inline-block; width: 12px; height: 12px; border-radius: 2px;
+          margin-right: 6px; vertical-align: middle; }
+svg { background: #c9c9c9; border-radius: 6px; }
+.note { color: #666; font-size: 13px; }
+"""
+
+
+def _fmt(value: Any, digits: int = 1) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+
+
+def _path_d(points: np.ndarray, tx: Any, closed: bool) -> str:
+    """An SVG path through ``points`` (NaN rows start a new sub-path)."""
+    parts: list[str] = []
+    pen_up = True
+    for x, y in np.asarray(points, dtype=np.float64):
+        if not (np.isfinite(x) and np.isfinite(y)):
+            pen_up = True
+            continue
+        px, py = tx(x, y)
+        parts.append(f"{'M' if pen_up else 'L'}{px:.1f},{py:.1f}")
+        pen_up = False
+    if closed and parts:
+        parts.append("Z")
+    return " ".join(parts)
+
+
+def track_svg(track: Track, lines: Sequence[tuple[str, np.ndarray]]) -> str:
+    """An inline SVG map of a track with driven lines.
+
+    Args:
+        track: the track.
+        lines: ``(colour, (M, 2) points)`` to draw over the road.
+
+    Returns:
+        The ``<svg>`` element.
+    """
+    pts = np.vstack((track.left, track.right))
+    lo = pts.min(axis=0) - SVG_MARGIN_M
+    hi = pts.max(axis=0) + SVG_MARGIN_M
+    span = hi - lo
+    scale = SVG_WIDTH_PX / float(span[0])
+    height = float(span[1]) * scale
+
+    def tx(x: float, y: float) -> tuple[float, float]:
+        return (x - lo[0]) * scale, (hi[1] - y) * scale
+
+    closed = bool(track.closed)
+    if closed:
+        road = _path_d(track.left, tx, True) + " " + _path_d(track.right, tx, True)
+    else:
+        outline = np.vstack((track.left, track.right[::-1]))
+        road = _path_d(outline, tx, True)
+    border_w = max(1.0, 0.05 * scale)
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{SVG_WIDTH_PX}" height="{height:.0f}" '
+        f'viewBox="0 0 {SVG_WIDTH_PX} {height:.0f}" role="img" '
+        f'aria-label="map of {html.escape(track.name)}">',
+        f'<path d="{road}" fill="#2b2b2b" fill-rule="evenodd" stroke="none"/>',
+        f'<path d="{_path_d(track.left, tx, closed)}" fill="none" stroke="#ffffff" '
+        f'stroke-width="{border_w:.1f}"/>',
+        f'<path d="{_path_d(track.right, tx, closed)}" fill="none" stroke="#ffffff" '
+        f'stroke-width="{border_w:.1f}"/>',
+        f'<path d="{_path_d(track.center, tx, closed)}" fill="none" stroke="#f2c200" '
+        f'stroke-width="{max(1.0, 0.02 * scale):.1f}" stroke-dasharray="6 6"/>',
+    ]
+    # The start line: across the road at waypoint 0.
+    sx0, sy0 = tx(*track.left[0])
+    sx1, sy1 = tx(*track.right[0])
+    out.append(
+        f'<line x1="{sx0:.1f}" y1="{sy0:.1f}" x2="{sx1:.1f}" y2="{sy1:.1f}" stroke="#ffffff" '
+        f'stroke-width="{1.5 * border_w:.1f}" stroke-dasharray="3 3"/>'
+    )
+    for colour, line in lines:
+        d = _path_d(line, tx, False)
+        if d:
+            out.append(
+                f'<path d="{d}" fill="none" stroke="{colour}" stroke-width="2.2" '
+                'stroke-opacity="0.9" stroke-linejoin="round"/>'
+            )
+    out.append("</svg>")
+    return "\n".join(out)
+
+
+def _line_array(points: Sequence[tuple[float | None, float | None]]) -> np.ndarray:
+    return np.array(
+        [(np.nan, np.nan) if p[0] is None or p[1] is None else (p[0], p[1]) for p in points],
+        dtype=np.float64,
+    ).reshape(-1, 2)
+
+
+def _board_html(track_name: str, race: str, board: Sequence[Standing]) -> str:
+    rows = []
+    lines: list[tuple[str, np.ndarray]] = []
+    for i, s in enumerate(board):
+        e = s.entry
+        colour = PALETTE[i % len(PALETTE)]
+        if i < MAX_LINES and e.best_lap_line:
+            lines.append((colour, _line_array(e.best_lap_line)))
+        swatch = (
+            f'<span class="swatch" style="background:{colour}"></span>' if i < MAX_LINES else ""
+        )
+        cls = "" if e.complete else ' class="incomplete"'
+        rows.append(
+            f"<tr{cls}><td>{s.rank}</td>"
+            f'<td class="name">{swatch}{html.escape(e.name)}</td>'
+            f'<td class="model">{html.escape(e.model)}</td>'
+            f"<td>{format_lap(e.average_lap_s)}</td>"
+            f"<td>{format_lap(e.best_lap_s)}</td>"
+            f"<td>{e.completion_percentage:.1f}</td>"
+            f"<td>{e.off_track_count}</td>"
+            f"<td>{e.crash_count}</td>"
+            f"<td>{e.reset_count}</td>"
+            f"<td>{s.submissions}</td>"
+            f"<td>{html.escape(e.submitted_utc[:16].replace('T', ' '))}</td></tr>"
+        )
+    table = (
+        '<table><thead><tr><th>#</th><th class="name">racer</th>'
+        '<th class="model">model</th><th>avg of 3 laps (s)</th><th>best lap (s)</th>'
+        "<th>completion %</th><th>off-tracks</th><th>crashes</th><th>resets</th>"
+        "<th>submissions</th><th>submitted (UTC)</th></tr></thead><tbody>"
+        + "".join(rows)
+        + "</tbody></table>"
+    )
+    try:
+        track = load_track(track_name)
+        figure = track_svg(track, lines)
+    except RacerError:
+        figure = (
+            f'<p class="note">track {html.escape(track_name)} is not installed here: no map</p>'
+        )
+    title = f"{html.escape(track_name)} &middot; {html.escape(race)}"
+    return f'<section><h2>{title}</h2><div class="board">{table}{figure}</div></section>'
+
+
+def render_html(db: str | Path, title: str = "racer leaderboard") -> str:
+    """The whole page for a leaderboard database.
+
+    Args:
+        db: the SQLite file.
+        title: the page title.
+
+    Returns:
+        The HTML text.
+    """
+    sections = [_board_html(t, r, b) for (t, r), b in boards(db).items()]
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    body = "\n".join(sections) or '<p class="note">No submissions yet.</p>'
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>{html.escape(title)}</title>"
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<style>{_CSS}</style></head><body>"
+        f"<h1>{html.escape(title)}</h1>"
+        f'<div class="meta">Ranked by DeepRacer\'s rules: average of 3 consecutive laps '
+        f"(penalties included), each racer's best submission, off-tracks break ties; "
+        f"incomplete runs by completion. Generated {stamp}.</div>"
+        f"{body}</body></html>\n"
+    )
+
+
+def write_html(db: str | Path, out: str | Path, title: str = "racer leaderboard") -> Path:
+    """Write the static page atomically.
+
+    Args:
+        db: the SQLite file.
+        out: the ``.html`` file.
+        title: the page title.
+
+    Returns:
+        The path written.
+    """
+    path = Path(out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = render_html(db, title)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.chmod(tmp, 0o644)  # a page to publish: readable by the web server
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path

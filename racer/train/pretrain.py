@@ -1,0 +1,151 @@
+"""Warm start by imitation: the privileged centre-line follower teaches the policy (DAgger).
+
+DeepRacer trains camera policies from scratch, which takes hours. racer can start a run by
+imitating its built-in teacher, :class:`racer.env.follower.CenterlineFollower`, which reads the
+simulator's true pose (the ``state`` information no real car has). The student only ever sees its
+own observation (the camera frame), so what it learns transfers to the car; PPO then improves on
+the teacher with the recipe's reward.
+
+DAgger (Ross et al., 2011): round 0 lets the teacher drive, with random actions mixed in for
+variety; each later round lets the student drive and the teacher label the frames the student
+actually sees, so the student learns to recover from its own mistakes. All labelled frames are
+kept and the policy's action head is fitted to them by cross-entropy (discrete) or mean squared
+error (continuous).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from racer.env import RaceEnv
+from racer.env.follower import CenterlineFollower
+
+
+@dataclass
+class PretrainReport:
+    """What the warm start did."""
+
+    frames: int
+    rounds: int
+    final_loss: float
+    teacher_agreement: float  # share of frames where the student's action equals the teacher's
+
+
+def collect(
+    env: RaceEnv,
+    n_frames: int,
+    act: Callable[[np.ndarray], Any] | None,
+    rng: np.random.Generator,
+    random_share: float = 0.2,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Drive ``env`` for ``n_frames`` steps and label every frame with the teacher's action.
+
+    Args:
+        env: the environment (its observation is what the student will see).
+        n_frames: frames to collect.
+        act: the student's policy (obs -> env action); None lets the teacher drive.
+        rng: randomness for the mixed-in random actions and start points.
+        random_share: share of steps driven by a random action (state variety).
+    """
+    teacher = CenterlineFollower(env)
+    obs_list, labels = [], []
+    obs, _ = env.reset(
+        seed=int(rng.integers(2**31)),
+        options={"start_s": float(rng.uniform(0, env.track.length))},
+    )
+    while len(labels) < n_frames:
+        label = teacher.act()
+        obs_list.append(obs)
+        labels.append(label)
+        if rng.random() < random_share:
+            action = env.action_space.sample()
+        elif act is None:
+            action = label
+        else:
+            action = act(obs)
+        obs, _, term, trunc, _ = env.step(action)
+        if term or trunc:
+            obs, _ = env.reset(options={"start_s": float(rng.uniform(0, env.track.length))})
+    return np.asarray(obs_list), np.asarray(labels)
+
+
+def fit(policy: Any, obs: np.ndarray, labels: np.ndarray, epochs: int, batch_size: int,
+        lr: float, discrete: bool, rng: np.random.Generator) -> float:  # fmt: skip
+    """Fit the policy's action head to the labels; returns the last epoch's mean loss."""
+    params = list(policy.features_extractor.parameters()) + list(policy.mlp_extractor.parameters())
+    params += list(policy.action_net.parameters())
+    optim = torch.optim.Adam(params, lr=lr)
+    policy.set_training_mode(True)
+    n = len(obs)
+    loss_sum = 0.0
+    for _ in range(epochs):
+        order = rng.permutation(n)
+        loss_sum, batches = 0.0, 0
+        for lo in range(0, n, batch_size):
+            idx = order[lo : lo + batch_size]
+            x, _ = policy.obs_to_tensor(obs[idx])
+            dist = policy.get_distribution(x)
+            if discrete:
+                y = torch.as_tensor(labels[idx], dtype=torch.long, device=policy.device)
+                loss = torch.nn.functional.cross_entropy(dist.distribution.logits, y)
+            else:
+                y = torch.as_tensor(labels[idx], dtype=torch.float32, device=policy.device)
+                loss = torch.nn.functional.mse_loss(dist.distribution.mean, y)
+            optim.zero_grad()
+            loss.backward()
+            optim.step()
+            loss_sum += float(loss.detach())
+            batches += 1
+        loss_sum /= max(batches, 1)
+    policy.set_training_mode(False)
+    return loss_sum
+
+
+def pretrain(
+    model: Any,
+    env: RaceEnv,
+    frames: int,
+    rounds: int,
+    epochs: int,
+    seed: int,
+    log: Callable[[str], None] | None = None,
+) -> PretrainReport:
+    """DAgger warm start of ``model.policy`` (see the module docstring)."""
+    rng = np.random.default_rng(seed)
+    discrete = env.action_spec.kind == "discrete"
+    per_round = max(1, frames // max(rounds, 1))
+    all_obs: list[np.ndarray] = []
+    all_labels: list[np.ndarray] = []
+
+    def student(o: np.ndarray) -> Any:
+        action, _ = model.predict(o[None], deterministic=True)
+        return action[0]
+
+    loss = float("nan")
+    for r in range(rounds):
+        o, y = collect(env, per_round, None if r == 0 else student, rng)
+        all_obs.append(o)
+        all_labels.append(y)
+        loss = fit(
+            model.policy,
+            np.concatenate(all_obs),
+            np.concatenate(all_labels),
+            epochs=epochs,
+            batch_size=128,
+            lr=1e-3,
+            discrete=discrete,
+            rng=rng,
+        )
+        if log:
+            log(f"imitation round {r + 1}/{rounds}: {sum(len(a) for a in all_obs)} frames, loss {loss:.3f}")
+    obs = np.concatenate(all_obs)
+    labels = np.concatenate(all_labels)
+    pred, _ = model.predict(obs[-min(2000, len(obs)) :], deterministic=True)
+    ref = labels[-len(pred) :]
+    agree = float(np.mean(pred == ref)) if discrete else float(np.mean(np.abs(pred - ref) < 0.1))
+    return PretrainReport(frames=len(obs), rounds=rounds, final_loss=loss, teacher_agreement=agree)

@@ -1,0 +1,235 @@
+"""`racer drive` (sim closed loop, tampered bundles) and `racer deploy` (ssh/scp faked in PATH)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "export"))
+from export_testlib import exported_bundle  # noqa: E402
+
+from racer.cli.main import main  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def camera_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return exported_bundle(tmp_path_factory, "camera")
+
+
+def _racer(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    try:
+        main(args)
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize("archive", [False, True])
+def test_drive_sim_prints_json_lines_and_report(
+    camera_bundle: Path, archive: bool, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bundle = camera_bundle.with_name(camera_bundle.name + ".tar.gz") if archive else camera_bundle
+    report = tmp_path / "report.json"
+    code, out, err = _racer(
+        [
+            "drive",
+            str(bundle),
+            "--source",
+            "sim:oval",
+            "--max-steps",
+            "30",
+            "--actuator",
+            "stdout",
+            "--report-json",
+            str(report),
+        ],
+        capsys,
+    )
+    assert code == 0, err
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert len(lines) == 31  # 30 commands and the final stop
+    assert set(lines[0]) == {"t", "steering", "throttle", "steering_deg", "speed_mps"}
+    assert lines[-1]["throttle"] == 0.0 and lines[-1]["steering"] == 0.0
+    assert all(-1.0 <= c["steering"] <= 1.0 and c["speed_mps"] > 0 for c in lines[:-1])
+    assert "self-test onnxruntime" in err and "drive: 30 steps" in err
+    assert "p50" in err and "p99" in err and "sim oval:" in err and "progress" in err
+    data = json.loads(report.read_text())
+    assert data["drive"]["steps"] == 30
+    assert sum(e["steps"] for e in data["sim"]["episodes"]) == 30
+
+
+def test_drive_sim_openvino_one_episode(
+    camera_bundle: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = _racer(
+        [
+            "drive",
+            str(camera_bundle),
+            "--source",
+            "sim:oval",
+            "--actuator",
+            "null",
+            "--backend",
+            "openvino",
+            "--episode-steps",
+            "20",
+        ],
+        capsys,
+    )
+    assert code == 0, err
+    assert "self-test openvino" in out and "stopped by source end" in out
+    assert "1 episode(s)" in out
+
+
+def test_tampered_bundle_is_refused_and_nothing_driven(
+    camera_bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bundle = Path(shutil.copytree(camera_bundle, tmp_path / "b"))
+    onnx_path = bundle / "policy.onnx"
+    data = bytearray(onnx_path.read_bytes())
+    data[-10] ^= 0xFF
+    onnx_path.write_bytes(bytes(data))
+    code, out, err = _racer(
+        ["drive", str(bundle), "--source", "sim:oval", "--max-steps", "5"], capsys
+    )
+    assert code == 2 and out == ""
+    assert err.startswith("racer: error: policy.onnx: checksum mismatch") and err.count("\n") == 1
+
+
+def test_mismatched_golden_is_refused(
+    camera_bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Golden outputs that the model does not reproduce (checksums re-signed): self-test fails."""
+    import numpy as np
+
+    from racer.car.bundle import write_metadata
+
+    bundle = Path(shutil.copytree(camera_bundle, tmp_path / "b"))
+    with np.load(bundle / "golden.npz") as z:
+        golden = {k: z[k] for k in z.files}
+    golden["outputs"] = golden["outputs"][:, :, ::-1].copy()
+    np.savez(bundle / "golden.npz", **golden)
+    write_metadata(bundle, json.loads((bundle / "metadata.json").read_text()))
+    code, out, err = _racer(["drive", str(bundle), "--source", "sim:oval"], capsys)
+    assert code == 2 and out == ""
+    assert "self-test on onnxruntime failed" in err and err.count("\n") == 1
+
+
+def test_drive_bad_source(camera_bundle: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = _racer(["drive", str(camera_bundle), "--source", "webcam"], capsys)
+    assert code == 2 and "bad source" in err
+
+
+# --- deploy, with ssh and scp faked at the process boundary ----------------------------------
+
+FAKE_SSH = """#!/bin/sh
+# fake ssh: log argv, then run the remote command here (last argument), as a shell would.
+printf 'ssh' >> "$FAKE_LOG"; for a in "$@"; do printf ' [%s]' "$a" >> "$FAKE_LOG"; done
+echo >> "$FAKE_LOG"
+if [ -n "$FAKE_SSH_FAIL" ]; then
+  echo "ssh: connect to host car port 22: Connection refused" >&2; exit 255
+fi
+for last; do :; done
+exec sh -c "$last"
+"""
+FAKE_SCP = """#!/bin/sh
+# fake scp: log argv, then copy SRC to the path after HOST: (the last two arguments).
+printf 'scp' >> "$FAKE_LOG"; for a in "$@"; do printf ' [%s]' "$a" >> "$FAKE_LOG"; done
+echo >> "$FAKE_LOG"
+n=$#; i=0
+for a in "$@"; do
+  i=$((i+1)); [ $i -eq $((n-1)) ] && src="$a"; [ $i -eq $n ] && dst="$a"
+done
+cp "$src" "${dst#*:}"
+"""
+
+
+@pytest.fixture
+def fake_transport(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name, text in (("ssh", FAKE_SSH), ("scp", FAKE_SCP)):
+        p = bin_dir / name
+        p.write_text(text)
+        p.chmod(p.stat().st_mode | stat.S_IXUSR)
+    log = tmp_path / "transport.log"
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("FAKE_LOG", str(log))
+    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).resolve().parents[2]))
+    return log
+
+
+@pytest.mark.parametrize("archive", [True, False])
+def test_deploy_copies_unpacks_and_self_tests(
+    camera_bundle: Path,
+    archive: bool,
+    fake_transport: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    bundle = camera_bundle.with_name(camera_bundle.name + ".tar.gz") if archive else camera_bundle
+    remote = tmp_path / "car home" / "bundles"
+    code, out, err = _racer(
+        [
+            "deploy",
+            str(bundle),
+            f"deepracer@car:{remote}",
+            "--ssh-opts",
+            "-o BatchMode=yes",
+            "--python",
+            sys.executable,
+        ],
+        capsys,
+    )
+    assert code == 0, err
+    calls = fake_transport.read_text().splitlines()
+    assert len(calls) == 3
+    assert calls[0].startswith("ssh [-o] [BatchMode=yes] [deepracer@car] [mkdir -p ")
+    assert calls[1].startswith("scp [-o] [BatchMode=yes] [")
+    assert calls[1].endswith(f"[deepracer@car:{remote}/bundle-camera.tar.gz]")
+    assert "tar xzf bundle-camera.tar.gz" in calls[2] and "-m racer.car.selftest" in calls[2]
+    assert (remote / "bundle-camera.tar.gz").is_file()
+    assert (remote / "bundle-camera" / "metadata.json").is_file()
+    assert "checksums ok" in out and "self-test onnxruntime" in out and "self-test openvino" in out
+    assert f"deployed bundle-camera to deepracer@car:{remote}" in out
+
+
+def test_deploy_ssh_failure_is_one_line(
+    camera_bundle: Path,
+    fake_transport: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("FAKE_SSH_FAIL", "1")
+    code, out, err = _racer(["deploy", str(camera_bundle), "car:bundles"], capsys)
+    assert code == 2
+    assert err.splitlines()[-1] == (
+        "racer: error: ssh car failed (exit 255): ssh: connect to host car port 22: "
+        "Connection refused"
+    )
+    assert err.count("racer: error:") == 1
+
+
+def test_deploy_remote_selftest_failure(
+    camera_bundle: Path, fake_transport: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The car has no racer installed: the remote self-test's error comes back as one line."""
+    remote = tmp_path / "remote"
+    code, _, err = _racer(
+        ["deploy", str(camera_bundle), f"car:{remote}", "--python", "/nonexistent/python3"],
+        capsys,
+    )
+    assert code == 2 and "remote self-test on car failed" in err
+
+
+def test_deploy_bad_target(camera_bundle: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = _racer(["deploy", str(camera_bundle), "car-without-dir"], capsys)
+    assert code == 2 and "use HOST:DIR" in err

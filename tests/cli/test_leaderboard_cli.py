@@ -1,0 +1,134 @@
+"""`racer leaderboard submit | show | html | run`, and their one-line errors."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from racer.cli.main import app, main
+
+# The bundle builder lives with the evaluation tests.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "evaluate"))
+from evaluate_testlib import build_bundle, mismatch_outputs  # noqa: E402
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_bundle(tmp_path_factory.mktemp("cli-lb") / "straight")
+
+
+@pytest.fixture(autouse=True)
+def fast_official(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep the official 3-lap evaluation short: a 2 s time limit per lap."""
+    from racer.evaluate import leaderboard as lb
+
+    original = lb.official_config
+
+    def short(*args: object, **kwargs: object):  # type: ignore[no-untyped-def]
+        kwargs.setdefault("time_limit_per_lap_s", 2.0)
+        return original(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(lb, "official_config", short)
+
+
+def run_main(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    with pytest.raises(SystemExit) as info:
+        main(args)
+    return int(info.value.code or 0), capsys.readouterr().err
+
+
+def test_submit_show_html(bundle: Path, tmp_path: Path) -> None:
+    db = tmp_path / "lb.db"
+    result = runner.invoke(
+        app,
+        ["leaderboard", "submit", str(bundle), "--track", "oval", "--name", "ann", "--db", str(db)],
+    )
+    assert result.exit_code == 0, result.output
+    assert "recorded #1: ann on oval (time-trial)" in result.output and "rank 1/1" in result.output
+
+    shown = runner.invoke(app, ["leaderboard", "show", "--db", str(db)])
+    assert shown.exit_code == 0, shown.output
+    assert "oval - time-trial" in shown.output and "ann" in shown.output
+
+    as_json = runner.invoke(app, ["leaderboard", "show", "--db", str(db), "--json"])
+    data = json.loads(as_json.output)
+    assert data[0]["standings"][0]["name"] == "ann"
+
+    page = tmp_path / "site" / "index.html"
+    made = runner.invoke(app, ["leaderboard", "html", str(page), "--db", str(db)])
+    assert made.exit_code == 0, made.output
+    assert "ann" in page.read_text() and "<svg" in page.read_text()
+
+
+def test_db_from_environment(bundle: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    db = tmp_path / "env.db"
+    monkeypatch.setenv("RACER_LEADERBOARD", str(db))
+    result = runner.invoke(app, ["leaderboard", "submit", str(bundle), "-t", "oval", "-n", "bob"])
+    assert result.exit_code == 0, result.output
+    assert db.exists()
+
+
+def test_run_folder(bundle: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "entries"
+    folder.mkdir()
+    shutil.copytree(bundle, folder / "one")
+    mismatch_outputs(Path(shutil.copytree(bundle, folder / "bad")))
+    db = tmp_path / "lb.db"
+    result = runner.invoke(
+        app,
+        [
+            "leaderboard",
+            "run",
+            str(folder),
+            "--track",
+            "oval",
+            "--workers",
+            "2",
+            "--db",
+            str(db),
+            "--no-progress",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "ok      one" in result.output
+    assert "skipped bad" in result.output and "do not match" in result.output
+    assert "1 recorded, 1 skipped" in result.output
+
+
+def test_errors_exit_2(bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = str(tmp_path / "lb.db")
+    cases = [
+        (
+            ["leaderboard", "submit", str(tmp_path / "nope"), "-t", "oval", "-n", "x", "--db", db],
+            "not found",
+        ),
+        (["leaderboard", "submit", str(bundle), "-t", "ovl", "-n", "x", "--db", db], "ovl"),
+        (["leaderboard", "submit", str(bundle), "-t", "oval", "-n", " ", "--db", db], "racer name"),
+        (["leaderboard", "show", "--db", str(tmp_path / "none.db")], "no leaderboard yet"),
+        (["leaderboard", "run", str(tmp_path), "-t", "oval", "--db", db], "no bundles"),
+    ]
+    for args, needle in cases:
+        code, err = run_main(args, capsys)
+        assert code == 2, args
+        assert err.startswith("racer: error: ") and needle in err, err
+        assert len(err.strip().splitlines()) == 1
+    assert not Path(db).exists()  # no failed command created or touched the board
+
+
+def test_mismatched_bundle_submit_exits_2_without_row(
+    bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = mismatch_outputs(Path(shutil.copytree(bundle, tmp_path / "bad")))
+    db = tmp_path / "lb.db"
+    code, err = run_main(
+        ["leaderboard", "submit", str(bad), "-t", "oval", "-n", "x", "--db", str(db)], capsys
+    )
+    assert code == 2 and "do not match" in err and len(err.strip().splitlines()) == 1
+    assert not db.exists()
