@@ -15,6 +15,7 @@ included in the timing.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import statistics
 import tempfile
@@ -38,10 +39,8 @@ def reward_function(params):
 
 def _pin_one_core() -> None:
     if hasattr(os, "sched_setaffinity"):
-        try:
+        with contextlib.suppress(OSError):
             os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
-        except OSError:
-            pass
 
 
 def _actions(env: RaceEnv, n: int) -> list[np.ndarray]:
@@ -126,8 +125,10 @@ def main() -> None:
             env.close()
     b = statistics.median(rates["built-in progress"])
     f = statistics.median(rates["file plugin"])
-    print(f"reward plugin (lidar env, median of 5): built-in {b:.0f} steps/s, file {f:.0f} steps/s, "
-          f"file/built-in = {f / b:.3f}")
+    print(
+        f"reward plugin (lidar env, median of 5): built-in {b:.0f} steps/s, file {f:.0f} steps/s, "
+        f"file/built-in = {f / b:.3f}"
+    )
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ import os
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -77,7 +78,8 @@ def build_cnn_onnx(path: Path, seed: int = 0) -> Path:
             return torch.softmax(self.head(self.cnn(obs / 255.0)), dim=-1)
 
     net = Net().eval()
-    with torch.no_grad():
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # the legacy exporter is enough here
         torch.onnx.export(
             net,
             (torch.zeros(1, 1, 120, 160),),

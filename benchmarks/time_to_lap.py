@@ -45,7 +45,6 @@ def main() -> int:
     t0 = time.perf_counter()
     deadline = t0 + 60.0 * args.max_minutes
     hit: dict[str, float] = {}
-    eval_s = [0.0]
 
     def on_eval(result) -> None:  # type: ignore[no-untyped-def]
         now = time.perf_counter()
@@ -65,7 +64,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         out = args.out or Path(tmp) / "run"
         result = train(cfg, out=out, progress_bar=False, stop_after_laps=3, on_eval=on_eval)
-        metrics = list(csv.DictReader(open(out / "metrics.csv")))
+        with open(out / "metrics.csv", newline="") as fh:
+            metrics = list(csv.DictReader(fh))
     sps = [float(r["steps_per_s"]) for r in metrics if r["steps_per_s"]]
     print(f"agent={cfg.name} track={args.track} envs={cfg.resolved_envs()} steps={result.steps}")
     if sps:

@@ -180,7 +180,7 @@ def deploy(
         raise ConfigError(f"bad target {target!r}; use HOST:DIR (for example car.local:bundles)")
     opts = shlex.split(ssh_opts)
     with load_bundle(bundle) as loaded, tempfile.TemporaryDirectory() as tmp:  # verify locally
-        name = loaded.root.name if is_archive(bundle) else bundle.resolve().name
+        name = loaded.root.name  # the bundle's folder name (inside the archive, too)
         if is_archive(bundle):
             archive = bundle
         else:

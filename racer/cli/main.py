@@ -21,7 +21,7 @@ from racer.errors import RacerError
 try:  # typer >= 0.20 vendors click
     from typer._click.exceptions import ClickException as _ClickException
 except ImportError:  # pragma: no cover - older typer with click installed
-    from click import ClickException as _ClickException
+    from click import ClickException as _ClickException  # type: ignore[no-redef]
 
 app = typer.Typer(
     name="racer",

@@ -18,14 +18,20 @@ def train(
         list[str] | None,
         typer.Option("--track", "-t", help="Track name or file; repeat for several; 'random'."),
     ] = None,
-    reward: Annotated[str | None, typer.Option(help="Reward: name, file.py[:fn] or plugin.")] = None,
+    reward: Annotated[
+        str | None, typer.Option(help="Reward: name, file.py[:fn] or plugin.")
+    ] = None,
     observation: Annotated[
         str | None, typer.Option(help="camera | stereo | lidar | state.")
     ] = None,
     steps: Annotated[int | None, typer.Option(help="Total environment steps (the budget).")] = None,
-    envs: Annotated[int | None, typer.Option(help="Parallel environments (0 = one per core).")] = None,
+    envs: Annotated[
+        int | None, typer.Option(help="Parallel environments (0 = one per core).")
+    ] = None,
     seed: Annotated[int | None, typer.Option(help="Seed of every source of randomness.")] = None,
-    out: Annotated[Path | None, typer.Option(help="Run folder (default runs/<agent>-<time>).")] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Run folder (default runs/<agent>-<time>).")
+    ] = None,
     device: Annotated[str | None, typer.Option(help="torch device: auto, cpu, cuda.")] = None,
     resume: Annotated[
         Path | None, typer.Option(help="Continue this run from its last checkpoint.")
@@ -41,7 +47,11 @@ def train(
         if agent is not None:
             raise ConfigError("give either AGENT or --resume RUN, not both")
         cfg = load_run_config(resume)
-        for name, value in (("--track", track), ("--reward", reward), ("--observation", observation)):
+        for name, value in (
+            ("--track", track),
+            ("--reward", reward),
+            ("--observation", observation),
+        ):
             if value:
                 raise ConfigError(f"{name} cannot change on --resume (the run's config is fixed)")
     elif agent is None:
@@ -65,9 +75,7 @@ def train(
     from racer.train.config import config_from_dict
 
     # re-validate the overridden values with the recipe's rules
-    config_from_dict(
-        {**_as_recipe(cfg)}, source=str(agent or resume), base_dir=cfg.base_dir
-    )
+    config_from_dict({**_as_recipe(cfg)}, source=str(agent or resume), base_dir=cfg.base_dir)
     result = run_training(cfg, out=out, resume=resume, progress_bar=progress)
     state = "interrupted: checkpoint saved" if result.interrupted else "done"
     typer.echo(f"{state}: {result.steps} steps in {result.wall_s:.0f} s -> {result.run_dir}")
@@ -85,7 +93,9 @@ def _as_recipe(cfg) -> dict:  # type: ignore[no-untyped-def]
 
 def report(
     run: Annotated[Path, typer.Argument(help="Run folder.")],
-    out: Annotated[Path | None, typer.Option(help="Folder for the PNGs (default RUN/report).")] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Folder for the PNGs (default RUN/report).")
+    ] = None,
 ) -> None:
     """Write PNG plots of a run: learning curves, lap times, trajectories, action usage."""
     from racer.train.report import write_report

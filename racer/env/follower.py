@@ -49,7 +49,10 @@ class CenterlineFollower:
         # Rear axle reference for pure pursuit.
         yaw = float(state.yaw_rad)
         rear = np.array(
-            [state.x_m - 0.5 * WHEELBASE_M * math.cos(yaw), state.y_m - 0.5 * WHEELBASE_M * math.sin(yaw)]
+            [
+                state.x_m - 0.5 * WHEELBASE_M * math.cos(yaw),
+                state.y_m - 0.5 * WHEELBASE_M * math.sin(yaw),
+            ]
         )
         s = float(track.project(rear).s)
         curv_ahead = np.abs(track.curvature_at(s + np.linspace(0.0, 1.2, 7))).max()

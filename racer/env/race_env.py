@@ -445,6 +445,13 @@ class _SampleTable:
     """
 
     __slots__ = ("closed", "k", "length", "s", "w", "x", "y")
+    closed: bool
+    length: float
+    s: np.ndarray
+    x: np.ndarray
+    y: np.ndarray
+    k: np.ndarray
+    w: np.ndarray
 
     @classmethod
     def of(cls, track: Track) -> _SampleTable:

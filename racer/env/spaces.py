@@ -143,12 +143,12 @@ class ActionSpec:
             if kind == "discrete":
                 if not isinstance(space, Sequence):
                     raise TypeError("a discrete action_space is a list of actions")
-                actions = tuple(
-                    (float(a["steering_angle"]), float(a["speed"])) for a in space
-                )
+                actions = tuple((float(a["steering_angle"]), float(a["speed"])) for a in space)
                 return cls(kind="discrete", actions=actions)
             if not isinstance(space, Mapping):
-                raise TypeError("a continuous action_space is a table with steering_angle and speed")
+                raise TypeError(
+                    "a continuous action_space is a table with steering_angle and speed"
+                )
             steer = space["steering_angle"]
             speed = space["speed"]
             return cls(

@@ -29,15 +29,17 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from racer.car.bundle import METADATA, is_archive, load_bundle
 from racer.errors import ConfigError, RacerError
-from racer.evaluate.evaluator import EvaluationResult, Evaluator, TrialResult
 from racer.evaluate.policies import BundlePolicy, bundle_label
 from racer.evaluate.races import LEADERBOARD_LAPS, RaceConfig, RaceFormat
+
+if TYPE_CHECKING:  # the simulator is imported only when something is evaluated
+    from racer.evaluate.evaluator import EvaluationResult, TrialResult
 
 DEFAULT_DB = "leaderboard.db"
 ENV_DB = "RACER_LEADERBOARD"  # environment variable naming the database file
@@ -522,6 +524,8 @@ def evaluate_bundle(
         BundleError: the bundle is corrupt, tampered with, or does not fit the simulator.
     """
     import hashlib
+
+    from racer.evaluate.evaluator import Evaluator
 
     bundle = load_bundle(bundle_path)
     try:

@@ -29,7 +29,6 @@ from racer.car.actions import ActionDecoder
 from racer.car.backends import Backend, OnnxRuntimeBackend
 from racer.car.bundle import METADATA, Bundle, is_archive, load_bundle
 from racer.car.preprocess import Preprocessor
-from racer.env.follower import CenterlineFollower
 from racer.errors import BundleError, ConfigError, MissingDependencyError, RacerError
 
 RUN_CONFIG = "config.toml"  # the resolved recipe every run folder holds
@@ -333,10 +332,12 @@ class FollowerPolicy:
         self.speed_mps = speed_mps
         self.min_speed_mps = min_speed_mps
         self.name = name
-        self._follower: CenterlineFollower | None = None
+        self._follower: Any = None
 
     def reset(self, env: Any) -> None:
         """Bind to the env (the follower reads its true pose)."""
+        from racer.env.follower import CenterlineFollower
+
         if self._follower is None or self._follower.env is not env.unwrapped:
             self._follower = CenterlineFollower(
                 env, speed_mps=self.speed_mps, min_speed_mps=self.min_speed_mps

@@ -1,1 +1,30 @@
-"""racer.export."""
+"""racer.export: a trained run to a deploy bundle the car can run, checked on the way.
+
+- :mod:`racer.export.policy`: load a run's SB3 model; :class:`PolicyGraph`, the torch module
+  exported (observation normalisation, /255, deterministic action head, clipping inside).
+- :mod:`racer.export.record`: observations recorded in the simulator with the policy driving.
+- :mod:`racer.export.convert`: torch -> ONNX (one file) -> OpenVINO IR, optional INT8 (NNCF).
+- :mod:`racer.export.parity`: parity of every engine with the trained policy, and latency.
+- :mod:`racer.export.exporter`: :func:`export_run`, the whole ``racer export``, atomic.
+- :mod:`racer.export.sim_source`: ``sim:TRACK``, the simulator as a closed-loop frame source for
+  the car runtime (``racer drive``).
+
+Imports racer.train, racer.env and racer.car (the bundle contract and engines); the car runtime
+never imports this package.
+"""
+
+from racer.export.errors import ExportError, ParityError
+from racer.export.exporter import ExportResult, export_run
+from racer.export.policy import PolicyGraph, TrainedPolicy, load_trained_policy
+from racer.export.sim_source import SimSource
+
+__all__ = [
+    "ExportError",
+    "ExportResult",
+    "ParityError",
+    "PolicyGraph",
+    "SimSource",
+    "TrainedPolicy",
+    "export_run",
+    "load_trained_policy",
+]

@@ -7,10 +7,12 @@ Each function writes one artefact and checks it; the bundle writer
 from __future__ import annotations
 
 import io
+import logging
 import warnings
 from collections.abc import Sequence
-from contextlib import redirect_stdout
+from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -101,26 +103,46 @@ def nncf_available() -> bool:
     return importlib.util.find_spec("nncf") is not None
 
 
-def quantize_int8(xml_path: Path, calibration: Sequence[np.ndarray], out_xml: Path) -> None:
+def quantize_int8(
+    xml_path: Path,
+    calibration: Sequence[np.ndarray],
+    out_xml: Path,
+    convolutions_only: bool = True,
+) -> None:
     """Post-training INT8 quantisation of the fp32 IR with NNCF, calibrated on recorded inputs.
+
+    With ``convolutions_only`` the dense layers stay fp32: the convolutions hold ~90% of a camera
+    policy's multiply-adds (most of the INT8 speed-up), while quantising the small dense head
+    as well roughly quadruples the output error (measured on a lapping camera policy: max |diff|
+    2.5e-3 and 98.4% same action, against 5.6e-4 and 99.2% with the head in fp32).
 
     Args:
         xml_path: the fp32 IR.
         calibration: model inputs, each ``(1, *obs_shape)`` float32, recorded in the simulator.
         out_xml: the INT8 IR ``.xml`` to write.
+        convolutions_only: leave ``MatMul`` (dense) layers in fp32; use False for an MLP policy.
     """
     nncf = _import_nncf()
     import openvino as ov
 
+    nncf.set_log_level(logging.ERROR)
     model = ov.Core().read_model(str(xml_path))
     data = [np.ascontiguousarray(x, dtype=np.float32) for x in calibration]
     dataset = nncf.Dataset(data)
-    with warnings.catch_warnings(), redirect_stdout(io.StringIO()):
+    extra: dict[str, Any] = {}
+    if convolutions_only:
+        extra["ignored_scope"] = nncf.IgnoredScope(types=["MatMul"])
+    with (
+        warnings.catch_warnings(),
+        redirect_stdout(io.StringIO()),
+        redirect_stderr(io.StringIO()),
+    ):
         warnings.simplefilter("ignore")
         quantized = nncf.quantize(
             model,
             dataset,
             subset_size=min(len(data), INT8_CALIBRATION_SAMPLES),
+            **extra,
         )
     out_xml.parent.mkdir(parents=True, exist_ok=True)
     ov.save_model(quantized, str(out_xml), compress_to_fp16=False)

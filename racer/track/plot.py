@@ -141,7 +141,7 @@ def plot_track(
                 if t.shape[1] < 3 or len(t) < 2:
                     continue
                 segs = np.stack((t[:-1, :2], t[1:, :2]), axis=1)
-                lc = LineCollection(segs, cmap="plasma", norm=norm, linewidths=1.8, zorder=6)
+                lc = LineCollection(list(segs), cmap="plasma", norm=norm, linewidths=1.8, zorder=6)
                 lc.set_array(0.5 * (t[:-1, 2] + t[1:, 2]))
                 ax.add_collection(lc)
             if lc is not None:

@@ -26,10 +26,25 @@ from racer.train.io import atomic_write
 from racer.train.wrappers import TRACE_FIELDS
 
 #: DeepRacer's simtrace header, in DeepRacer's column order.
-SIMTRACE_HEADER = (
-    "episode,steps,X,Y,yaw,steer,throttle,action,reward,done,all_wheels_on_track,progress,"
-    "closest_waypoint,track_len,tstamp,episode_status,pause_duration"
-).split(",")
+SIMTRACE_HEADER = [
+    "episode",
+    "steps",
+    "X",
+    "Y",
+    "yaw",
+    "steer",
+    "throttle",
+    "action",
+    "reward",
+    "done",
+    "all_wheels_on_track",
+    "progress",
+    "closest_waypoint",
+    "track_len",
+    "tstamp",
+    "episode_status",
+    "pause_duration",
+]
 
 _T = {name: i for i, name in enumerate(TRACE_FIELDS)}
 
@@ -370,9 +385,7 @@ class EvalCallback(BaseCallback):
             return True
         self._next = (self.num_timesteps // self.every_steps + 1) * self.every_steps
         result = self.run_eval()
-        if self.stop_after_laps is not None and result.laps >= self.stop_after_laps:
-            return False
-        return True
+        return self.stop_after_laps is None or result.laps < self.stop_after_laps
 
     def run_eval(self) -> EvalResult:
         """Evaluate now, update the best model, append to eval.csv."""

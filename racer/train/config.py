@@ -224,7 +224,9 @@ def _coerce(cls: type, data: dict[str, Any], where: str, source: str) -> Any:
     return cls(**kwargs)
 
 
-def config_from_dict(data: dict[str, Any], source: str = "agent config", base_dir: str = "") -> AgentConfig:
+def config_from_dict(
+    data: dict[str, Any], source: str = "agent config", base_dir: str = ""
+) -> AgentConfig:
     """Validate a parsed recipe; unknown keys and wrong types raise :class:`ConfigError`."""
     for key in data:
         if key not in _TOP:
@@ -263,16 +265,21 @@ def _check_values(cfg: AgentConfig, source: str) -> None:
         ("algorithm.name", cfg.algorithm.name, ("ppo", "sac")),
         ("algorithm.network", cfg.algorithm.network, ("auto", "mlp", "shallow_cnn", "nature_cnn")),
     ]
-    for what, value, choices in checks:
+    for what, choice, choices in checks:
+        value = choice
         if value not in choices:
             near = difflib.get_close_matches(value, choices, n=1)
             hint = f" (did you mean {near[0]!r}?)" if near else ""
-            raise ConfigError(f"{source}: {what} = {value!r} is not valid{hint}: use one of {', '.join(choices)}")
+            raise ConfigError(
+                f"{source}: {what} = {value!r} is not valid{hint}: use one of {', '.join(choices)}"
+            )
     if not cfg.env.tracks:
         raise ConfigError(f"{source}: env.tracks is empty: name at least one track")
     if cfg.algorithm.name == "sac" and cfg.action_spec().kind != "continuous":
-        raise ConfigError(f"{source}: SAC needs a continuous action space (action_space_type = 'continuous')")
-    positive = {
+        raise ConfigError(
+            f"{source}: SAC needs a continuous action space (action_space_type = 'continuous')"
+        )
+    positive: dict[str, int] = {
         "budget.steps": cfg.budget.steps,
         "hyperparameters.batch_size": cfg.hyperparameters.batch_size,
         "hyperparameters.n_epochs": cfg.hyperparameters.n_epochs,
@@ -283,9 +290,9 @@ def _check_values(cfg: AgentConfig, source: str) -> None:
         "pretrain.rounds": cfg.pretrain.rounds,
         "pretrain.epochs": cfg.pretrain.epochs,
     }
-    for what, value in positive.items():
-        if value <= 0:
-            raise ConfigError(f"{source}: {what} must be > 0, got {value}")
+    for what, number in positive.items():
+        if number <= 0:
+            raise ConfigError(f"{source}: {what} must be > 0, got {number}")
     if not 0 < cfg.hyperparameters.gamma <= 1:
         raise ConfigError(f"{source}: hyperparameters.gamma must be in (0, 1]")
     if cfg.budget.envs < 0:
@@ -302,7 +309,9 @@ def load_agent(path: str | Path) -> AgentConfig:
     if p.is_dir():
         p = p / "agent.toml"
     if not p.exists():
-        raise ConfigError(f"{path}: agent recipe not found (a folder with agent.toml, or a .toml file)")
+        raise ConfigError(
+            f"{path}: agent recipe not found (a folder with agent.toml, or a .toml file)"
+        )
     try:
         data = tomllib.loads(p.read_text())
     except tomllib.TOMLDecodeError as exc:

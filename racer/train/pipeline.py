@@ -16,6 +16,7 @@ Run folder (``runs/<agent>-<time>`` by default)::
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import time
 from dataclasses import dataclass
@@ -94,7 +95,7 @@ def make_env(
     cfg: AgentConfig, track: str, seed: int, ignore_sigint: bool = False, **overrides: Any
 ) -> Any:
     """A factory for one training environment (picklable for subprocess workers)."""
-    kwargs = dict(
+    kwargs: dict[str, Any] = dict(
         track=track,
         observation=cfg.env.observation,
         action_space=cfg.action_space or None,
@@ -159,7 +160,7 @@ def build_model(cfg: AgentConfig, venv: Any, run_dir: Path) -> Any:
 
     policy, policy_kwargs = policy_setup(cfg)
     h = cfg.hyperparameters
-    common = dict(
+    common: dict[str, Any] = dict(
         learning_rate=h.learning_rate,
         batch_size=h.batch_size,
         gamma=h.gamma,
@@ -207,7 +208,7 @@ def config_to_toml(cfg: AgentConfig) -> str:
     space = cfg.action_spec().to_model_metadata()  # always the full, explicit form
     out = dump_toml({"agent": agent, **data})
     # action_space holds a list of tables: write it in TOML's array-of-tables form
-    out += f"\n[action_space]\naction_space_type = \"{space['action_space_type']}\"\n"
+    out += f'\n[action_space]\naction_space_type = "{space["action_space_type"]}"\n'
     if space["action_space_type"] == "discrete":
         for a in space["action_space"]:
             out += (
@@ -229,7 +230,9 @@ def prepare_run(cfg: AgentConfig, out: Path | None) -> Path:
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         out = Path("runs") / f"{cfg.name}-{stamp}"
     if out.exists() and any(out.iterdir()):
-        raise ConfigError(f"{out}: run folder exists and is not empty (use --resume {out} or --out)")
+        raise ConfigError(
+            f"{out}: run folder exists and is not empty (use --resume {out} or --out)"
+        )
     out.mkdir(parents=True, exist_ok=True)
     spec = reward_spec(cfg)
     if ".py" in spec:
@@ -240,7 +243,9 @@ def prepare_run(cfg: AgentConfig, out: Path | None) -> Path:
         func = spec.split(":", 1)[1] if ":" in spec else ""
         cfg.env.reward = "reward.py" + (f":{func}" if func else "")
     cfg.env.tracks = [
-        t if t == "random" or not (Path(cfg.base_dir) / t).is_file() else str(Path(cfg.base_dir) / t)
+        t
+        if t == "random" or not (Path(cfg.base_dir) / t).is_file()
+        else str(Path(cfg.base_dir) / t)
         for t in cfg.env.tracks
     ]
     cfg.base_dir = str(out.resolve())
@@ -335,7 +340,7 @@ def train(
                 venv = VecNormalize(venv, norm_obs=True, norm_reward=False)
         if ckpt is not None:
             algo = SAC if cfg.algorithm.name == "sac" else PPO
-            model = algo.load(
+            model: Any = algo.load(
                 ckpt["zip"],
                 env=venv,
                 device=cfg.budget.device,
@@ -349,7 +354,7 @@ def train(
             if cfg.pretrain.frames > 0:
                 _warm_start(cfg, model, progress_bar)
 
-        normalize = venv.normalize_obs if isinstance(venv, VecNormalize) else None
+        normalize: Any = venv.normalize_obs if isinstance(venv, VecNormalize) else None
         eval_env = RaceEnv(
             track=eval_track(cfg),
             observation=cfg.env.observation,
@@ -360,7 +365,10 @@ def train(
         stats = EpisodeStatsCallback(run_dir / "metrics.csv", cfg.budget.steps, progress_bar)
         simtrace = SimtraceCallback(run_dir / "simtrace")
         checkpoints = CheckpointCallback(
-            run_dir / "checkpoints", cfg.checkpoint.every_steps, cfg.checkpoint.keep, cfg.budget.seed
+            run_dir / "checkpoints",
+            cfg.checkpoint.every_steps,
+            cfg.checkpoint.keep,
+            cfg.budget.seed,
         )
         checkpoints.before_save.append(simtrace.flush)
         callbacks: list[Any] = [stats, simtrace, checkpoints]
@@ -403,10 +411,8 @@ def train(
             atomic_write(run_dir / "vecnormalize.pkl", lambda tmp: venv.save(str(tmp)))
         eval_env.close()
     finally:
-        try:
+        with contextlib.suppress(EOFError, BrokenPipeError, OSError):
             venv.close()
-        except (EOFError, BrokenPipeError, OSError):
-            pass
     best = None
     return TrainResult(
         run_dir=run_dir,

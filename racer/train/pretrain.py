@@ -53,7 +53,8 @@ def collect(
         random_share: share of steps driven by a random action (state variety).
     """
     teacher = CenterlineFollower(env)
-    obs_list, labels = [], []
+    obs_list: list[np.ndarray] = []
+    labels: list[Any] = []
     obs, _ = env.reset(
         seed=int(rng.integers(2**31)),
         options={"start_s": float(rng.uniform(0, env.track.length))},
@@ -142,7 +143,9 @@ def pretrain(
             rng=rng,
         )
         if log:
-            log(f"imitation round {r + 1}/{rounds}: {sum(len(a) for a in all_obs)} frames, loss {loss:.3f}")
+            log(
+                f"imitation round {r + 1}/{rounds}: {sum(len(a) for a in all_obs)} frames, loss {loss:.3f}"
+            )
     obs = np.concatenate(all_obs)
     labels = np.concatenate(all_labels)
     pred, _ = model.predict(obs[-min(2000, len(obs)) :], deterministic=True)

@@ -60,7 +60,9 @@ def write_report(run: Path, out: Path | None = None) -> list[Path]:
         axes[2].plot(steps, 100 * _col(metrics, "completion_rate"), color="tab:purple")
     if evals:
         e_steps = _col(evals, "steps")
-        axes[1].plot(e_steps, _col(evals, "mean_progress"), "o-", color="tab:orange", label="evaluation")
+        axes[1].plot(
+            e_steps, _col(evals, "mean_progress"), "o-", color="tab:orange", label="evaluation"
+        )
         laps = _col(evals, "laps")
         eps = _col(evals, "episodes")
         axes[2].plot(e_steps, 100 * laps / np.maximum(eps, 1), "o-", color="tab:orange")
@@ -76,20 +78,28 @@ def write_report(run: Path, out: Path | None = None) -> list[Path]:
     written.append(_save(fig, out / "learning.png"))
 
     trace = _simtrace_rows(run)
-    laps = [
-        (float(r["tstamp"]), i)
-        for i, r in enumerate(trace)
-        if r.get("episode_status") == "lap_complete"
-    ]
+    lap_rows = [float(r["tstamp"]) for r in trace if r.get("episode_status") == "lap_complete"]
     fig, ax = plt.subplots(figsize=(8, 4))
-    if laps:
-        times = np.array([t for t, _ in laps])
+    if lap_rows:
+        times = np.array(lap_rows)
         ax.plot(np.arange(1, len(times) + 1), times, ".", color="tab:blue", label="lap")
-        ax.plot(np.arange(1, len(times) + 1), np.minimum.accumulate(times), color="tab:red", label="best so far")
+        ax.plot(
+            np.arange(1, len(times) + 1),
+            np.minimum.accumulate(times),
+            color="tab:red",
+            label="best so far",
+        )
         ax.legend()
         ax.set_title(f"{len(times)} training laps, best {times.min():.2f} s")
     else:
-        ax.text(0.5, 0.5, "no completed training lap yet", ha="center", va="center", transform=ax.transAxes)
+        ax.text(
+            0.5,
+            0.5,
+            "no completed training lap yet",
+            ha="center",
+            va="center",
+            transform=ax.transAxes,
+        )
     ax.set_xlabel("completed lap #")
     ax.set_ylabel("lap time (s)")
     ax.grid(alpha=0.3)
@@ -133,8 +143,8 @@ def _action_labels(run: Path, n: int) -> list[str]:
 
 
 def _trajectories(run: Path, path: Path) -> Path:
-    from racer.train.pipeline import eval_track, load_run_config
     from racer.track import load_track, plot_track
+    from racer.train.pipeline import eval_track, load_run_config
 
     cfg = load_run_config(run)
     track = load_track(eval_track(cfg))

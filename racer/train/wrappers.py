@@ -15,7 +15,6 @@ from typing import Any
 
 import gymnasium as gym
 
-
 from racer.errors import RacerError
 
 #: Fields of ``info["trace"]``, in order (the simtrace CSV columns the env knows).
@@ -87,5 +86,3 @@ class TrainingWrapper(gym.Wrapper):
             info["episode_status"],
         )
         return obs, float(reward), terminated, truncated, info
-
-

@@ -89,6 +89,46 @@ def test_drive_sim_openvino_one_episode(
     assert "1 episode(s)" in out
 
 
+def test_drive_images_source_same_path_as_golden(
+    camera_bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Recorded simulator frames saved as files drive to the golden outputs' actions."""
+    import numpy as np
+
+    from racer.car.bundle import load_bundle
+
+    with load_bundle(camera_bundle) as b:
+        golden, actions = b.golden(), b.metadata["action_space"]["actions"]
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for k, frame in enumerate(golden["frames"]):
+        np.save(frames / f"{k:03d}.npy", frame)
+    calib = tmp_path / "calibration.json"
+    calib.write_text(json.dumps({"max_speed_mps": 4.0, "throttle_limit": 0.5}))
+    code, out, err = _racer(
+        [
+            "drive",
+            str(camera_bundle),
+            "--source",
+            f"images:{frames}",
+            "--no-realtime",
+            "--calibration",
+            str(calib),
+            "--throttle-curve",
+            "deepracer",
+        ],
+        capsys,
+    )
+    assert code == 0, err
+    sent = [json.loads(line) for line in out.splitlines()][:-1]
+    assert len(sent) == len(golden["frames"])
+    for cmd, expected in zip(sent, golden["outputs"], strict=True):
+        want = actions[int(np.argmax(expected))]
+        assert (cmd["steering_deg"], cmd["speed_mps"]) == (want["steering_angle"], want["speed"])
+        x = want["speed"] / 4.0
+        assert cmd["throttle"] == pytest.approx(0.5 * min(1.0, -1.2 * x * x + 2.2 * x), abs=1e-6)
+
+
 def test_tampered_bundle_is_refused_and_nothing_driven(
     camera_bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

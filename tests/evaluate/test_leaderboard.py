@@ -18,6 +18,7 @@ from racer.car.bundle import pack_bundle
 from racer.errors import BundleError, ConfigError
 from racer.evaluate import FollowerPolicy, RaceConfig, evaluate
 from racer.evaluate import leaderboard as lb
+from racer.evaluate.evaluator import Evaluator
 from racer.evaluate.html import render_html, write_html
 
 FAST = RaceConfig(trials=1, laps=3, time_limit_per_lap_s=2.0)  # 90 steps per submission
@@ -170,7 +171,7 @@ def test_failed_evaluation_leaves_no_row(
     def boom(self: object) -> None:
         raise RuntimeError("simulator died")
 
-    monkeypatch.setattr(lb.Evaluator, "run", boom)
+    monkeypatch.setattr(Evaluator, "run", boom)
     with pytest.raises(RuntimeError):
         lb.submit(discrete_bundle, "oval", "bob", db=db, config=FAST)
     assert count_rows(db) == 1
@@ -181,10 +182,14 @@ _WRITER = textwrap.dedent(
     """
     import sys
     import time
+    from pathlib import Path
+
     from racer.evaluate import leaderboard as lb
 
-    db, worker, n, start = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
-    time.sleep(max(0.0, start - time.time()))  # every writer starts at the same moment
+    db, worker, n, gate = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), Path(sys.argv[4])
+    (gate / f"ready-{worker}").touch()  # imported: wait for the others, then write at once
+    while not (gate / "go").exists():
+        time.sleep(0.005)
     for k in range(n):
         entry = lb.Entry(
             track="oval", race="time-trial", name=f"w{worker}", model=f"m{k}",
@@ -204,11 +209,16 @@ def test_concurrent_writers_lose_nothing(tmp_path: Path) -> None:
     script = tmp_path / "writer.py"
     script.write_text(_WRITER)
     n, workers = 40, 4
-    start = time.time() + 8.0  # after every process has imported racer
+    gate = tmp_path / "gate"
+    gate.mkdir()
     procs = [
-        subprocess.Popen([sys.executable, str(script), str(db), str(w), str(n), str(start)])
+        subprocess.Popen([sys.executable, str(script), str(db), str(w), str(n), str(gate)])
         for w in range(workers)
     ]
+    deadline = time.monotonic() + 120
+    while len(list(gate.glob("ready-*"))) < workers and time.monotonic() < deadline:
+        time.sleep(0.02)
+    (gate / "go").touch()
     assert all(p.wait(timeout=300) == 0 for p in procs)
     rows = lb.entries(db)
     assert len(rows) == n * workers

@@ -29,7 +29,10 @@ def test_ready_agents_load(name: str) -> None:
 
 def test_unknown_key_names_the_nearest_valid_one(tmp_path: Path) -> None:
     p = _write(tmp_path, "[hyperparameters]\nlearning_rat = 0.001\n")
-    with pytest.raises(ConfigError, match=r"unknown key 'hyperparameters.learning_rat'; did you mean 'hyperparameters.learning_rate'"):
+    with pytest.raises(
+        ConfigError,
+        match=r"unknown key 'hyperparameters.learning_rat'; did you mean 'hyperparameters.learning_rate'",
+    ):
         load_agent(p)
     p = _write(tmp_path, "[enviroment]\ntracks = ['oval']\n")
     with pytest.raises(ConfigError, match="did you mean 'env'"):

@@ -84,7 +84,8 @@ def test_run_folder_then_resume_adds_up(tiny, tmp_path: Path) -> None:
         rows = list(csv.reader(fh))
     assert rows[0] == SIMTRACE_HEADER and len(rows) == 1 + 512
     assert sum(1 for r in rows if r == SIMTRACE_HEADER) == 1
-    steps = [int(r["steps"]) for r in csv.DictReader(open(run / "metrics.csv"))]
+    with open(run / "metrics.csv", newline="") as fh:
+        steps = [int(r["steps"]) for r in csv.DictReader(fh)]
     assert steps == sorted(steps) and steps[-1] == 512
     # keep=2: older checkpoints are pruned
     assert len(list((run / "checkpoints").glob("step-*.zip"))) == 2
@@ -228,8 +229,9 @@ def test_quickstart_learns_to_lap_the_oval(tmp_path: Path) -> None:
 
     cfg = load_agent(ROOT / "agents" / "quickstart")
     result = train(cfg, out=tmp_path / "run", progress_bar=False, stop_after_laps=3)
-    from racer.env import RaceEnv
     from stable_baselines3 import PPO
+
+    from racer.env import RaceEnv
 
     model = PPO.load(tmp_path / "run" / "best_model.zip", device="cpu")
     env = RaceEnv(track="oval", observation="state", action_space=cfg.action_space,
