@@ -218,6 +218,7 @@ class RaceEnv(gym.Env):
         self._last_s = 0.0
         self._progress = 0.0
         self._steps = 0
+        self._lap_start_step = 0
         self._falling = 0
         self._still = 0
         self._done = True
@@ -305,7 +306,7 @@ class RaceEnv(gym.Env):
                 delta += track.length
         self._last_s = s
         self._travelled_m += delta
-        lap_m = track.length if track.closed else track.length - self._start_s
+        lap_m = self._lap_m()
         self._progress = float(min(100.0, max(0.0, 100.0 * self._travelled_m / lap_m)))
         self._falling = self._falling + 1 if delta < -1e-4 else 0
         self._still = self._still + 1 if abs(state.speed_mps) < IMMOBILIZED_SPEED_MPS else 0
@@ -341,9 +342,27 @@ class RaceEnv(gym.Env):
             "params": params,
         }
         if status == STATUS_LAP_COMPLETE:
-            info["lap_time_s"] = self._steps * DT_S
+            info["lap_time_s"] = (self._steps - self._lap_start_step) * DT_S
         self._last_proj = proj
         return self._observe(state), float(reward), terminated, truncated, info
+
+    def next_lap(self) -> None:
+        """Go on into the next lap after ``lap_complete``, without stopping the car.
+
+        An episode ends when a lap is done; a multi-lap evaluation calls this instead of
+        ``reset()`` so the car keeps its speed and pose. Progress restarts at 0 (measured from the
+        same start line) and the next ``lap_time_s`` counts from this step.
+        """
+        if not (self._done and self._travelled_m >= self._lap_m() - 1e-6):
+            raise RuntimeError("next_lap() is only valid right after a lap_complete step")
+        self._travelled_m -= self._lap_m()
+        self._progress = 0.0
+        self._lap_start_step = self._steps
+        self._done = False
+
+    def _lap_m(self) -> float:
+        track = self.driven_track
+        return track.length if track.closed else track.length - self._start_s
 
     # ------------------------------------------------------------------ helpers
     def _build_params(

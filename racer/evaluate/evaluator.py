@@ -434,17 +434,8 @@ class Evaluator:
 
 
 def _rearm_lap(env: RaceEnv) -> None:
-    """Let the env's episode go on past its one-lap ``lap_complete`` (consecutive laps).
-
-    RaceEnv ends an episode after one lap from its last reset; a reset would stop the car, so
-    the evaluator moves the env's lap reference one lap on instead. This touches RaceEnv's
-    private lap bookkeeping (``_travelled_m``, ``_done``): the env owner is asked for a public
-    way to run several laps in one episode, which will replace this function.
-    """
-    u: Any = env.unwrapped
-    u._travelled_m -= float(u.driven_track.length)  # noqa: SLF001 - see docstring
-    u._progress = 0.0  # noqa: SLF001
-    u._done = False  # noqa: SLF001
+    """Let the env's episode go on past its one-lap ``lap_complete`` (consecutive laps)."""
+    env.unwrapped.next_lap()
 
 
 def evaluate(

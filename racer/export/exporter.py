@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from racer.car.backends import OnnxRuntimeBackend, OpenVinoBackend
+from racer.car.backends import Backend, OnnxRuntimeBackend, OpenVinoBackend
 from racer.car.bundle import (
     GOLDEN,
     METADATA,
@@ -323,7 +323,7 @@ def export_run(
         say("exporting policy.onnx and the OpenVINO IR")
         convert.export_onnx(graph, torch.as_tensor(inputs[:1]), stage / POLICY_ONNX)
         convert.convert_openvino(stage / POLICY_ONNX, stage / OPENVINO_XML)
-        engines = {
+        engines: dict[str, Backend] = {
             "onnxruntime": OnnxRuntimeBackend(stage / POLICY_ONNX, threads=1),
             "openvino": OpenVinoBackend(stage / OPENVINO_XML, threads=1, precision="f32"),
         }
@@ -376,7 +376,7 @@ def export_run(
         if trained.observation != "lidar":
             frames = observations[pick].astype(np.uint8)
             golden["frames"] = frames[:, 0] if trained.observation == "camera" else frames
-        np.savez(stage / GOLDEN, **golden)
+        np.savez(stage / GOLDEN, **golden)  # type: ignore[arg-type]
         (stage / MODEL_METADATA).write_text(
             json.dumps(deepracer_model_metadata(trained), indent=2) + "\n", encoding="utf-8"
         )

@@ -213,7 +213,8 @@ class PolicyGraph(nn.Module):
         """Map a batch of raw observations to action outputs."""
         x = obs
         if self.normalize:
-            x = torch.clamp((x - self.obs_mean) / self.obs_std, -self.clip, self.clip)
+            mean, std = self.get_buffer("obs_mean"), self.get_buffer("obs_std")
+            x = torch.clamp((x - mean) / std, -self.clip, self.clip)
         if self.algorithm == "sac":
             return torch.clamp(self.policy.actor(x, deterministic=True), -1.0, 1.0)
         features = self.policy.extract_features(x, self.policy.pi_features_extractor)

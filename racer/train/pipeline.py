@@ -293,7 +293,8 @@ def _warm_start(cfg: AgentConfig, model: Any, verbose: bool) -> None:
     if verbose:
         print(
             f"warm start: {report.frames} frames, student agrees with the teacher on "
-            f"{100 * report.teacher_agreement:.0f}%"
+            f"{100 * report.teacher_agreement:.0f}% (its most common action alone: "
+            f"{100 * report.majority_share:.0f}%)"
         )
 
 

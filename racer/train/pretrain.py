@@ -34,6 +34,7 @@ class PretrainReport:
     rounds: int
     final_loss: float
     teacher_agreement: float  # share of frames where the student's action equals the teacher's
+    majority_share: float  # share of the teacher's most common action: what guessing achieves
 
 
 def collect(
@@ -150,5 +151,16 @@ def pretrain(
     labels = np.concatenate(all_labels)
     pred, _ = model.predict(obs[-min(2000, len(obs)) :], deterministic=True)
     ref = labels[-len(pred) :]
-    agree = float(np.mean(pred == ref)) if discrete else float(np.mean(np.abs(pred - ref) < 0.1))
-    return PretrainReport(frames=len(obs), rounds=rounds, final_loss=loss, teacher_agreement=agree)
+    if discrete:
+        agree = float(np.mean(pred == ref))
+        majority = float(np.bincount(ref.astype(int)).max() / len(ref))
+    else:
+        agree = float(np.mean(np.all(np.abs(pred - ref) < 0.1, axis=-1)))
+        majority = float("nan")
+    return PretrainReport(
+        frames=len(obs),
+        rounds=rounds,
+        final_loss=loss,
+        teacher_agreement=agree,
+        majority_share=majority,
+    )

@@ -245,3 +245,26 @@ def test_follower_laps_every_builtin_track(name: str) -> None:
     )
     assert info["lap_time_s"] > 0
     env.close()
+
+
+def test_next_lap_continues_without_stopping() -> None:
+    env = RaceEnv(track="oval", observation="state", action_space="continuous", start="fixed")
+    env.reset(seed=0)
+    driver = CenterlineFollower(env)
+    with pytest.raises(RuntimeError):
+        env.next_lap()
+    laps = []
+    for _ in range(3 * env.max_steps):
+        _, _, term, trunc, info = env.step(driver.act())
+        if info["episode_status"] == "lap_complete":
+            laps.append(info["lap_time_s"])
+            speed = env.world.car_state().speed_mps
+            env.next_lap()
+            assert env.progress == 0.0 and env.world.car_state().speed_mps == speed
+            if len(laps) == 2:
+                break
+        elif term or trunc:
+            raise AssertionError(info["episode_status"])
+    # the flying second lap is faster than the first, which started from rest
+    assert len(laps) == 2 and laps[1] < laps[0] < laps[1] + 1.0
+    env.close()

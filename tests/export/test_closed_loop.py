@@ -115,6 +115,13 @@ def test_runtime_retraces_training_evaluation(driving_run: tuple[Path, Path], ba
         compared += len(got)
     assert compared >= MIN_COMPARED_STEPS, f"only {compared} steps driven; train longer"
 
+    for k, rec in enumerate(source.records):  # shown with pytest -s
+        print(
+            f"{backend} episode {k}: {rec.steps} steps, {rec.status}, progress "
+            f"{rec.progress:.4f}% (evaluation {ref.trajectories[k].shape[0]} steps), "
+            f"lap {rec.lap_time_s} s"
+        )
+    print(f"{backend}: evaluation laps {ref.lap_times_s}, mean progress {ref.mean_progress:.4f}")
     progress = [r.progress for r in source.records]
     assert abs(float(np.mean(progress)) - ref.mean_progress) <= 1e-6
     laps = [r.lap_time_s for r in source.records if r.lap_time_s is not None]
