@@ -69,7 +69,13 @@ def main() -> int:
     sps = [float(r["steps_per_s"]) for r in metrics if r["steps_per_s"]]
     print(f"agent={cfg.name} track={args.track} envs={cfg.resolved_envs()} steps={result.steps}")
     if sps:
+        last = metrics[-1]
+        collect, learn = float(last["collect_s"]), float(last["learn_s"])
         print(f"training throughput (env + learner) = {sps[-1]:.0f} steps/s")
+        print(
+            f"time split: collecting rollouts (envs + policy forward) {collect:.0f} s, "
+            f"learner updates {learn:.0f} s, evaluation and start-up the rest"
+        )
     if "t" not in hit:
         print(f"time_to_lap_s=none (no 3/3 lap within {args.max_minutes:g} min)")
         return 1

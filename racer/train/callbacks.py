@@ -74,6 +74,16 @@ class EpisodeStatsCallback(BaseCallback):
         self._t0 = time.perf_counter()
         self._steps0 = 0
         self.iteration = 0
+        self._rollout_t0 = 0.0
+        self._rollout_t1: float | None = None
+        self.collect_s = 0.0  # wall time spent collecting rollouts (environments + policy forward)
+        self.learn_s = 0.0  # wall time spent in the learner's updates between rollouts
+
+    def _on_rollout_start(self) -> None:
+        now = time.perf_counter()
+        if self._rollout_t1 is not None:
+            self.learn_s += now - self._rollout_t1
+        self._rollout_t0 = now
 
     def _on_training_start(self) -> None:
         self._returns = np.zeros(self.training_env.num_envs)
@@ -97,6 +107,8 @@ class EpisodeStatsCallback(BaseCallback):
                         "mean_progress",
                         "completion_rate",
                         "steps_per_s",
+                        "collect_s",
+                        "learn_s",
                     ]
                 )
 
@@ -128,7 +140,10 @@ class EpisodeStatsCallback(BaseCallback):
 
     def _on_rollout_end(self) -> None:
         self.iteration += 1
-        wall = time.perf_counter() - self._t0
+        now = time.perf_counter()
+        self.collect_s += now - self._rollout_t0
+        self._rollout_t1 = now
+        wall = now - self._t0
         n = len(self._iter_progress)
         row = [
             self.iteration,
@@ -139,6 +154,8 @@ class EpisodeStatsCallback(BaseCallback):
             round(float(np.mean(self._iter_progress)), 2) if n else "",
             round(self._iter_laps / n, 4) if n else "",
             round((self.num_timesteps - self._steps0) / max(wall, 1e-9), 1),
+            round(self.collect_s, 2),
+            round(self.learn_s, 2),
         ]
         with open(self.metrics_path, "a", newline="") as fh:
             csv.writer(fh).writerow(row)
