@@ -109,9 +109,9 @@ def check(
     if report.ok:
         console.print("[green]ok[/green]: no failures")
         return
-    console.print(f"[red]{report.failures} failed call(s)[/red]; first failures:")
+    console.print(f"[red]{report.failures} failed call(s)[/red]; the first in each situation:")
     for result in report.situations:
-        for message in result.messages:
-            console.print(f"  {result.name}: {message}", markup=False)
+        if result.messages:
+            console.print(f"  {result.name}: {result.messages[0]}", markup=False)
     # SystemExit, not typer.Exit: click's non-standalone mode (racer.cli.main) swallows Exit codes.
     raise SystemExit(1)

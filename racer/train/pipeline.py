@@ -115,6 +115,22 @@ def make_env(
     return _init
 
 
+def preflight(cfg: AgentConfig, n_envs: int) -> None:
+    """Check every track and the reward in this process, before any folder or worker exists.
+
+    A bad track or reward raised inside a subprocess worker would surface as a broken pipe; here
+    it is a one-line :class:`RacerError` naming the file.
+    """
+    from racer.rewards import load_reward
+    from racer.track import load_track
+
+    for t in sorted(set(resolve_tracks(cfg, n_envs))):
+        load_track(t)
+    load_reward(reward_spec(cfg))
+    env = make_env(cfg, resolve_tracks(cfg, 1)[0], cfg.budget.seed)()
+    env.close()
+
+
 def build_vec_env(cfg: AgentConfig, n_envs: int) -> Any:
     """Parallel environments: subprocesses when more than one."""
     from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecMonitor
@@ -329,6 +345,7 @@ def train(
         run_dir = resume
         ckpt = latest_checkpoint(run_dir / "checkpoints")
     else:
+        preflight(cfg, n_envs)
         run_dir = prepare_run(cfg, out)
         ckpt = None
 

@@ -239,3 +239,24 @@ def test_quickstart_learns_to_lap_the_oval(tmp_path: Path) -> None:
     laps = evaluate_policy_laps(model, env, episodes=3)
     assert laps.laps == 3, (result.steps, laps.mean_progress)
     assert all(10.0 < t < 40.0 for t in laps.lap_times_s)
+
+
+def test_bad_track_or_reward_is_one_line_and_leaves_no_run_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from racer.cli.main import main
+
+    recipe = _recipe_file(tmp_path)
+    bad_reward = tmp_path / "broken.py"
+    bad_reward.write_text("def reward_function(params):\n    return (\n")
+    for extra, expected in (
+        (["--track", "nosuch"], "unknown track 'nosuch'"),
+        (["--reward", str(bad_reward)], "broken.py:2"),
+    ):
+        out = tmp_path / "run"
+        with pytest.raises(SystemExit) as exc:
+            main(["train", str(recipe), "--out", str(out), "--no-progress", *extra])
+        assert exc.value.code == 2
+        err = capsys.readouterr().err
+        assert expected in err and len(err.strip().splitlines()) == 1
+        assert not out.exists()
