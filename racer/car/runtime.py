@@ -158,7 +158,13 @@ class Driver:
         Raises:
             BundleError: when the self-test fails (nothing is sent to the actuator then).
         """
-        self_test = self.bundle.self_test(self.backend)
+        try:
+            self_test = self.bundle.self_test(self.backend)
+        except BaseException:
+            # nothing was driven: release the camera / socket / PWM board before reporting
+            self.source.close()
+            self.actuator.close()
+            raise
         self.preprocessor.reset()
         period = 1.0 / self.control_hz
         infer_ms: list[float] = []

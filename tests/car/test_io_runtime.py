@@ -250,3 +250,29 @@ def test_runtime_imports_no_training_stack(discrete_bundle: Path, tmp_path: Path
     )
     assert res.returncode == 0, res.stderr[-3000:]
     assert "ISOLATED-OK" in res.stdout
+
+
+def test_driver_releases_source_and_actuator_when_self_test_fails(continuous_bundle: Path) -> None:
+    from racer.car.bundle import load_bundle, write_metadata
+
+    g = dict(np.load(continuous_bundle / "golden.npz"))
+    g["outputs"] = g["outputs"] + np.float32(1.0)  # the engine no longer gives the recorded answer
+    np.savez(continuous_bundle / "golden.npz", **g)
+    meta = json.loads((continuous_bundle / "metadata.json").read_text())
+    write_metadata(continuous_bundle, meta)  # checksums match: only the self-test can catch it
+    closed: list[str] = []
+
+    class Recorder:
+        def send(self, command: Command) -> None:
+            raise AssertionError("nothing may be driven")
+
+        def close(self) -> None:
+            closed.append("actuator")
+
+    source = CallableSource(
+        lambda: np.zeros((120, 160), np.uint8), close=lambda: closed.append("source")
+    )
+    drv = Driver(load_bundle(continuous_bundle), "onnxruntime", source, Recorder(), realtime=False)
+    with pytest.raises(BundleError):
+        drv.run()
+    assert sorted(closed) == ["actuator", "source"]
