@@ -435,7 +435,8 @@ class Evaluator:
 
 def _rearm_lap(env: RaceEnv) -> None:
     """Let the env's episode go on past its one-lap ``lap_complete`` (consecutive laps)."""
-    env.unwrapped.next_lap()
+    race_env: Any = env.unwrapped
+    race_env.next_lap()
 
 
 def evaluate(
