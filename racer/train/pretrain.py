@@ -119,6 +119,11 @@ def pretrain(
 ) -> PretrainReport:
     """DAgger warm start of ``model.policy`` (see the module docstring)."""
     rng = np.random.default_rng(seed)
+    # stable-baselines3 initialises PPO's action head with gain 0.01 (a near-uniform first
+    # policy). Imitation cannot start from that: the gradient reaching the CNN through a ~0 head
+    # carries almost nothing but the label prior, and a camera student sits at "always the most
+    # common action" for epochs. A default-scaled head fits the teacher in one or two epochs.
+    model.policy.action_net.reset_parameters()
     discrete = env.action_spec.kind == "discrete"
     per_round = max(1, frames // max(rounds, 1))
     all_obs: list[np.ndarray] = []
