@@ -303,9 +303,13 @@ def load_agent(path: str | Path) -> AgentConfig:
     """Load a recipe: a folder with ``agent.toml`` (a name in ``agents/`` also works) or a ``.toml``."""
     p = Path(path)
     if not p.exists() and not p.suffix:
-        candidate = Path("agents") / p
-        if candidate.exists():
-            p = candidate
+        # a bare name, or agents/<name> run from elsewhere: look in ./agents, then in the
+        # agents/ folder of the checkout racer is installed from (editable installs)
+        for base in (Path("agents"), Path(__file__).resolve().parents[2] / "agents"):
+            candidate = base / p.name
+            if (candidate / "agent.toml").exists():
+                p = candidate
+                break
     if p.is_dir():
         p = p / "agent.toml"
     if not p.exists():
