@@ -3,8 +3,8 @@
 Figures: the fast floor renderer vs PyBullet's TinyRenderer for one 160x120 frame, ``World.step``
 (one 1/15 s control period), the lidar, and the texture / world set-up costs.
 
-Run: ``python benchmarks/render_speed.py [track-name]`` (the built-in oval by default, or a
-circular stand-in when racer.track cannot load it).
+Run: ``python benchmarks/render_speed.py [track]`` (a track name or file; the built-in oval by
+default).
 """
 
 from __future__ import annotations
@@ -13,48 +13,8 @@ import math
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
-
-
-@dataclass(eq=False)
-class _Circle:
-    """A 3 m-radius circular track with the attributes racer.sim needs (fallback)."""
-
-    radius_m: float = 3.0
-    width_m: float = 0.76
-    n: int = 240
-    name: str = "circle"
-
-    def __post_init__(self) -> None:
-        a = np.linspace(0.0, 2 * math.pi, self.n, endpoint=False)
-        u = np.stack([np.cos(a), np.sin(a)], axis=1)
-        self.center = self.radius_m * u
-        self.left = (self.radius_m - self.width_m / 2) * u
-        self.right = (self.radius_m + self.width_m / 2) * u
-        self.inner, self.outer = self.left, self.right
-        self.closed = True
-        self.widths = np.full(self.n, self.width_m)
-        self.length = 2 * math.pi * self.radius_m
-        self.s = a * self.radius_m
-
-    def point_at(self, s: float) -> np.ndarray:
-        a = (s % self.length) / self.radius_m
-        return self.radius_m * np.array([math.cos(a), math.sin(a)])
-
-    def heading_at(self, s: float) -> float:
-        return (s % self.length) / self.radius_m + math.pi / 2
-
-
-def _track(name: str) -> object:
-    try:
-        from racer.track import load_track
-
-        return load_track(name)
-    except Exception as e:  # racer.track not importable yet
-        print(f"(racer.track unavailable: {e}; using a 3 m circle)")
-        return _Circle()
 
 
 def _time_ms(fn: Callable[[], object], n: int) -> float:
@@ -68,8 +28,9 @@ def _time_ms(fn: Callable[[], object], n: int) -> float:
 def main() -> None:
     from racer.sim import World
     from racer.sim.texture import floor_texture
+    from racer.track import load_track
 
-    track = _track(sys.argv[1] if len(sys.argv) > 1 else "oval")
+    track = load_track(sys.argv[1] if len(sys.argv) > 1 else "oval")
     t = time.perf_counter()
     tex = floor_texture(track)
     print(
