@@ -36,9 +36,9 @@ def test_gymnasium_and_sb3_checkers(observation: str) -> None:
 
 
 def test_continuous_action_space_passes_checkers() -> None:
-    env = RaceEnv(track="oval", observation="state", action_space="continuous")
-    gym_check_env(env)
-    sb3_check_env(env)
+    env = gym.make(ENV_ID, track="oval", observation="state", action_space="continuous")
+    gym_check_env(env.unwrapped)
+    sb3_check_env(env.unwrapped)
     assert env.action_space.shape == (2,)
     env.close()
 
