@@ -222,7 +222,6 @@ class RaceEnv(gym.Env):
         self._falling = 0
         self._still = 0
         self._done = True
-        self._last_params: dict[str, Any] = {}
 
     @property
     def driven_track(self) -> Track:
@@ -273,7 +272,6 @@ class RaceEnv(gym.Env):
         self._last_s = self._start_s
         self._done = False
         params = self._build_params(state, 0.0, 0.0, proj)
-        self._last_params = params
         self._last_proj = proj
         info = {
             "episode_status": "prepare",
@@ -312,7 +310,6 @@ class RaceEnv(gym.Env):
         self._still = self._still + 1 if abs(state.speed_mps) < IMMOBILIZED_SPEED_MPS else 0
 
         params = self._build_params(state, speed_mps, steering_deg, proj)
-        self._last_params = params
         reward = self.reward_fn(params, step=self._steps)
 
         status = STATUS_IN_PROGRESS

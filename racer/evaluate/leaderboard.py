@@ -35,6 +35,7 @@ import numpy as np
 
 from racer.car.bundle import METADATA, is_archive, load_bundle
 from racer.errors import ConfigError, RacerError
+from racer.evaluate.evaluator import METRIC_NAMES
 from racer.evaluate.policies import BundlePolicy, bundle_label
 from racer.evaluate.races import LEADERBOARD_LAPS, RaceConfig, RaceFormat
 
@@ -83,13 +84,7 @@ _COLUMNS = (
     "complete",
     "average_lap_s",
     "best_lap_s",
-    "completion_percentage",
-    "elapsed_time_in_milliseconds",
-    "episode_status",
-    "off_track_count",
-    "crash_count",
-    "reset_count",
-    "lap_times_s",
+    *METRIC_NAMES,  # DeepRacer's per-trial metrics, in the evaluator's order
     "best_lap_line",
     "result_json",
 )

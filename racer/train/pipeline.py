@@ -30,7 +30,6 @@ from racer.train.callbacks import (
     CheckpointCallback,
     EpisodeStatsCallback,
     EvalCallback,
-    EvalResult,
     SimtraceCallback,
 )
 from racer.train.checkpoint import latest_checkpoint, restore_rng
@@ -55,7 +54,6 @@ class TrainResult:
     steps: int
     interrupted: bool
     wall_s: float
-    best: EvalResult | None
 
 
 def reward_spec(cfg: AgentConfig) -> str:
@@ -331,7 +329,7 @@ def train(
         resume: an existing run folder to continue from its last checkpoint.
         progress_bar: show the live bar.
         stop_after_laps: stop at the first evaluation completing this many laps.
-        on_eval: callback receiving each :class:`EvalResult`.
+        on_eval: callback receiving each :class:`racer.train.callbacks.EvalResult`.
     """
     import torch
     from stable_baselines3 import PPO, SAC
@@ -431,11 +429,9 @@ def train(
     finally:
         with contextlib.suppress(EOFError, BrokenPipeError, OSError):
             venv.close()
-    best = None
     return TrainResult(
         run_dir=run_dir,
         steps=int(model.num_timesteps),
         interrupted=interrupted,
         wall_s=time.perf_counter() - t0,
-        best=best,
     )
