@@ -217,7 +217,11 @@ def _load_npy(path: Path, name: str, source: str) -> Track:
         array = np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise TrackError(f"cannot read it as a NumPy .npy file ({reason})") from None
+        if "pickle" in reason:  # numpy's words for "no .npy header here"
+            reason = "no .npy header: not a NumPy array file, or a pickled object (refused)"
+        raise TrackError(
+            f"cannot read it as a NumPy .npy file ({reason}); expected DeepRacer's (N, 6) array"
+        ) from None
     if not isinstance(array, np.ndarray):
         raise TrackError("expected a single .npy array, got an .npz archive")
     return track_from_deepracer(array, name=name, source=source)
