@@ -15,6 +15,7 @@ from racer.errors import ConfigError
 from racer.rewards import ObjectInfo, ParamsBuilder, RewardPlugin, StepInputs, load_reward
 from racer.sim import World, WorldConfig
 from racer.track import Track, load_track
+from racer.track.racing_line import RacingLine
 
 CONTROL_HZ = 15  # DeepRacer camera rate: one agent decision per frame
 DT_S = 1.0 / CONTROL_HZ
@@ -25,6 +26,8 @@ MIN_AVERAGE_SPEED_MPS = 0.4  # default time limit: a lap slower than this is not
 ROUND_ROBIN_ADVANCE = 0.1  # fraction of the lap the round-robin start moves each episode
 LOOKAHEAD_M = (0.5, 1.0, 1.5, 2.0, 3.0, 4.0)  # centre-line points the `state` observation aims at
 CURVATURE_AHEAD_M = (0.0, 1.0, 2.0, 3.0)  # curvature samples in the `state` observation
+LINE_SPEED_AHEAD_M = (0.0, 1.0, 2.0)  # racing-line profile speed samples in `state`
+LINE_AIM_AHEAD_M = (0.5, 1.0, 2.0)  # racing-line points the `state` observation aims at
 OBSERVATIONS = ("camera", "stereo", "lidar", "state")
 START_MODES = ("round_robin", "random", "fixed")
 DIRECTIONS = ("forward", "reverse", "both")
@@ -53,6 +56,15 @@ STATE_FEATURES: tuple[tuple[str, str, str], ...] = (
     *(
         (f"curvature_{d:g}m", f"centre-line curvature {d:g} m ahead x 0.5", "m")
         for d in CURVATURE_AHEAD_M
+    ),
+    ("line_offset", "signed offset from the racing line / half width (+ = left of it)", "1"),
+    *(
+        (f"line_speed_{d:g}m", f"racing-line profile speed {d:g} m ahead / 4", "m/s / 4")
+        for d in LINE_SPEED_AHEAD_M
+    ),
+    *(
+        (f"line_aim_{d:g}m", f"bearing of the racing line {d:g} m ahead, car frame / pi", "1")
+        for d in LINE_AIM_AHEAD_M
     ),
 )
 
@@ -85,7 +97,7 @@ class RaceEnv(gym.Env):
     | ``camera`` | ``Box(0, 255, (1, 120, 160), uint8)`` | front camera, grayscale |
     | ``stereo`` | ``Box(0, 255, (2, 120, 160), uint8)`` | left and right front cameras |
     | ``lidar`` | ``Box(0, max_range, (64,), float32)`` | ranges in metres over +-150 deg |
-    | ``state`` | ``Box(-5, 5, (16,), float32)`` | privileged features (table below) |
+    | ``state`` | ``Box(-5, 5, (23,), float32)`` | privileged features (table below) |
 
     ``state`` features (not available on a real car; for fast experiments and teachers):
 
@@ -98,6 +110,13 @@ class RaceEnv(gym.Env):
     | 5 | half the road width | m |
     | 6-11 | bearing of the centre line 0.5, 1, 1.5, 2, 3, 4 m ahead in the car frame / pi | 1 |
     | 12-15 | centre-line curvature 0, 1, 2, 3 m ahead x 0.5 | 1/m x 0.5 |
+    | 16 | signed offset from the racing line / half width, + = left of it | 1 |
+    | 17-19 | racing-line profile speed 0, 1, 2 m ahead / 4 | m/s / 4 |
+    | 20-22 | bearing of the racing line 0.5, 1, 2 m ahead in the car frame / pi | 1 |
+
+    "Ahead" is measured along the centre line from the front point's projection. The racing line
+    is :func:`racer.track.racing_line` for the driven direction and the car's limits
+    (:attr:`racing_line`).
 
     ## Rewards
     ``reward=`` takes a built-in name (``progress`` by default), a path ``file.py`` or
@@ -128,7 +147,8 @@ class RaceEnv(gym.Env):
     - ``render_mode``: ``None`` | ``"rgb_array"``; ``render_view``: ``chase`` | ``topdown``.
 
     ## Version History
-    - v0: initial version.
+    - v0: initial version; ``state`` gained the racing-line features 16-22 (and reward
+      ``params`` the ``racing_line_*`` keys) before any release.
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": CONTROL_HZ}
@@ -183,7 +203,8 @@ class RaceEnv(gym.Env):
         # Both driving directions share the painted world; geometry and params use the track as
         # driven this episode.
         self._tracks = {False: self.track, True: self.track.reversed()}
-        self._builders = {rev: ParamsBuilder(t) for rev, t in self._tracks.items()}
+        limits = self.world.config.car_limits()
+        self._builders = {rev: ParamsBuilder(t, limits) for rev, t in self._tracks.items()}
         self._tables = {rev: _SampleTable.of(t) for rev, t in self._tracks.items()}
         self._feats = np.empty(len(STATE_FEATURES), dtype=np.float32)
         self._hfov_rad = math.radians(self.world.config.camera.hfov_deg)
@@ -227,6 +248,11 @@ class RaceEnv(gym.Env):
     def driven_track(self) -> Track:
         """The track as driven this episode (reversed when the episode runs backwards)."""
         return self._tracks[self._reversed_dir]
+
+    @property
+    def racing_line(self) -> RacingLine:
+        """The optimal racing line of the driven track at this car's limits (computed once)."""
+        return self._builders[self._reversed_dir].racing_line
 
     @property
     def progress(self) -> float:
@@ -424,7 +450,19 @@ class RaceEnv(gym.Env):
         feats[4] = float(proj.lateral) / half_w
         feats[5] = half_w
         feats[6 : 6 + len(LOOKAHEAD_M)] = bearing / np.pi
-        feats[6 + len(LOOKAHEAD_M) :] = 0.5 * curv
+        n0 = 6 + len(LOOKAHEAD_M)
+        feats[n0 : n0 + len(CURVATURE_AHEAD_M)] = 0.5 * curv
+        n0 += len(CURVATURE_AHEAD_M)
+        line_at = self._builders[self._reversed_dir].line_at
+        feats[n0] = (float(proj.lateral) - line_at(s)[2]) / half_w
+        n0 += 1
+        for i, d in enumerate(LINE_SPEED_AHEAD_M):
+            feats[n0 + i] = line_at(s + d)[3] / 4.0
+        n0 += len(LINE_SPEED_AHEAD_M)
+        for i, d in enumerate(LINE_AIM_AHEAD_M):
+            lx, ly = line_at(s + d)[:2]
+            b = math.atan2(ly - fy, lx - fx) - yaw
+            feats[n0 + i] = ((b + math.pi) % (2 * math.pi) - math.pi) / math.pi
         return np.clip(feats, -5.0, 5.0)
 
     def render(self) -> np.ndarray | None:

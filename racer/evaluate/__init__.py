@@ -29,6 +29,8 @@ _EXPORTS = {
     "evaluate": "racer.evaluate.evaluator",
     "trial_rank_key": "racer.evaluate.evaluator",
     "BundlePolicy": "racer.evaluate.policies",
+    "EXPERTS": "racer.evaluate.policies",
+    "ExpertPolicy": "racer.evaluate.policies",
     "FollowerPolicy": "racer.evaluate.policies",
     "OnnxPolicy": "racer.evaluate.policies",
     "Policy": "racer.evaluate.policies",

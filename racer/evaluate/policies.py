@@ -12,8 +12,10 @@ observation it reads, which action space it acts in (DeepRacer ``model_metadata.
   Bundles are never unpickled; :func:`racer.car.bundle.load_bundle` verifies them first.
 - :class:`OnnxPolicy` is the engine behind :class:`BundlePolicy`, usable on a bare ONNX file
   (the speed benchmark builds one on the fly).
-- :class:`FollowerPolicy` wraps :class:`racer.env.follower.CenterlineFollower`: privileged (it
-  reads the true pose), for tests, baselines and benchmarks only.
+- :class:`FollowerPolicy` wraps :class:`racer.env.follower.CenterlineFollower` and
+  :class:`ExpertPolicy` the racing-line expert (:class:`racer.env.expert.RacingLineExpert`):
+  privileged (they read the true pose), for reference rows, baselines and benchmarks. Both load
+  by name: ``expert:centerline`` and ``expert:racing-line`` (:data:`EXPERTS`).
 """
 
 from __future__ import annotations
@@ -36,6 +38,20 @@ MODEL_FILES = ("best_model.zip", "final_model.zip")  # preferred first
 VECNORMALIZE = "vecnormalize.pkl"
 ALGORITHMS = ("ppo", "sac")
 ENV_OBSERVATIONS = ("camera", "stereo", "lidar", "state")
+EXPERT_PREFIX = "expert:"
+#: The built-in drivers that load by name (``expert:<name>``), with what each is.
+EXPERTS: dict[str, str] = {
+    "racing-line": "the optimal racing line at the car's limits (pure pursuit, profile speed)",
+    "centerline": "the centre-line follower at 1.5 m/s (0.8 m/s in the tightest turns)",
+}
+#: A continuous space over everything the car can do: what the racing expert acts in.
+FULL_ACTION_SPACE: dict[str, Any] = {
+    "action_space_type": "continuous",
+    "action_space": {
+        "steering_angle": {"low": -30.0, "high": 30.0},
+        "speed": {"low": 0.1, "high": 4.0},
+    },
+}
 
 
 @runtime_checkable
@@ -350,6 +366,57 @@ class FollowerPolicy:
         return self._follower.act()
 
 
+class ExpertPolicy:
+    """The privileged racing-line expert (:class:`racer.env.expert.RacingLineExpert`).
+
+    It acts in the car's full continuous range (0.1-4 m/s, +-30 deg) and reads the true pose,
+    so its laps are the drivable version of the track's lap-time bound. Not deployable.
+
+    Args:
+        speed_scale: multiplies the profile speed (1.0 = the car's limits).
+        name: a label.
+    """
+
+    def __init__(self, speed_scale: float = 1.0, name: str = "expert:racing-line") -> None:
+        self.observation = "state"
+        self.action_space: Mapping[str, Any] | None = FULL_ACTION_SPACE
+        self.speed_scale = speed_scale
+        self.name = name
+        self._expert: Any = None
+
+    def reset(self, env: Any) -> None:
+        """Bind to the env (the expert reads its true pose and racing line)."""
+        from racer.env.expert import RacingLineExpert
+
+        if self._expert is None or self._expert.env is not env.unwrapped:
+            self._expert = RacingLineExpert(env, speed_scale=self.speed_scale)
+
+    def act(self, obs: np.ndarray) -> Any:
+        """The expert's action, in the env's action space."""
+        if self._expert is None:
+            raise RuntimeError("ExpertPolicy.act() before reset(env)")
+        return self._expert.act()
+
+
+def expert_policy(name: str) -> Policy:
+    """A built-in driver by name: ``expert:racing-line`` or ``expert:centerline``.
+
+    Raises:
+        RacerError: an unknown expert name (the message lists the known ones).
+    """
+    kind = name[len(EXPERT_PREFIX) :] if name.startswith(EXPERT_PREFIX) else name
+    if kind == "racing-line":
+        return ExpertPolicy(name=EXPERT_PREFIX + kind)
+    if kind == "centerline":
+        return FollowerPolicy(name=EXPERT_PREFIX + kind)
+    import difflib
+
+    near = difflib.get_close_matches(kind, list(EXPERTS), n=1)
+    hint = f" (did you mean {EXPERT_PREFIX}{near[0]}?)" if near else ""
+    known = ", ".join(EXPERT_PREFIX + k for k in EXPERTS)
+    raise RacerError(f"unknown built-in driver {name!r}{hint}: use one of {known}")
+
+
 def read_run_config(run_dir: Path) -> dict[str, Any]:
     """A run folder's ``config.toml``, parsed.
 
@@ -394,23 +461,28 @@ def is_bundle_path(path: str | Path) -> bool:
 
 
 def load_policy(path: str | Path, threads: int = 1) -> Policy:
-    """A policy from a run folder (stable-baselines3) or a bundle (ONNX).
+    """A policy from a run folder (stable-baselines3), a bundle (ONNX) or a built-in driver.
 
     Args:
-        path: a run folder (holding ``config.toml``), a bundle folder or a bundle ``.tar.gz``.
+        path: a run folder (holding ``config.toml``), a bundle folder or a bundle ``.tar.gz``,
+            or ``expert:racing-line`` / ``expert:centerline`` (:func:`expert_policy`).
         threads: CPU threads for inference.
 
     Returns:
-        :class:`Sb3Policy` or :class:`BundlePolicy`; a bundle is verified (checksums, metadata,
-        I/O shapes) and self-tested on its golden inputs first.
+        :class:`Sb3Policy`, :class:`BundlePolicy`, :class:`ExpertPolicy` or
+        :class:`FollowerPolicy`; a bundle is verified (checksums, metadata, I/O shapes) and
+        self-tested on its golden inputs first.
 
     Raises:
         RacerError: the path is missing or is neither a run folder nor a bundle.
     """
+    if str(path).startswith(EXPERT_PREFIX):
+        return expert_policy(str(path))
     p = Path(path)
     if not p.exists():
         raise RacerError(
-            f"{p} not found; give a run folder (runs/<name>) or a bundle (folder or .tar.gz)"
+            f"{p} not found; give a run folder (runs/<name>), a bundle (folder or .tar.gz) "
+            "or a built-in driver (expert:racing-line)"
         )
     if p.is_dir() and (p / RUN_CONFIG).is_file():
         return Sb3Policy(p, threads=threads)

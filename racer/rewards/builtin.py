@@ -1,8 +1,9 @@
 """racer's built-in reward functions, registered in the ``racer.rewards`` entry-point group.
 
 Each is a plain DeepRacer-style ``reward_function(params) -> float``; the first line of its
-docstring is what ``racer rewards list`` shows. They read only DeepRacer's keys, so each could be
-pasted into the DeepRacer console unchanged.
+docstring is what ``racer rewards list`` shows. All but ``racing_line`` read only DeepRacer's keys,
+so they could be pasted into the DeepRacer console unchanged; ``racing_line`` reads racer's
+``racing_line_*`` extras (on DeepRacer, paste the line from ``racer tracks line T --csv``).
 """
 
 from __future__ import annotations
@@ -10,10 +11,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
-__all__ = ["BUILTINS", "centerline", "progress", "waypoint_heading"]
+__all__ = ["BUILTINS", "centerline", "progress", "racing_line", "waypoint_heading"]
 
 #: Names of the built-ins, as registered in pyproject.toml's ``racer.rewards`` entry points.
-BUILTINS: tuple[str, ...] = ("centerline", "progress", "waypoint_heading")
+BUILTINS: tuple[str, ...] = ("centerline", "progress", "racing_line", "waypoint_heading")
 
 MIN_REWARD = 1e-3  # DeepRacer's customary "almost nothing" (0 can stall PPO's advantage)
 
@@ -60,6 +61,30 @@ def progress(params: dict[str, Any]) -> float:
     steps = max(int(params["steps"]), 1)
     rate_pct = max(float(params["progress"]), 0.0) / steps
     return max(10.0 * rate_pct + 0.25 * float(params["speed"]), MIN_REWARD)
+
+
+def racing_line(params: dict[str, Any]) -> float:
+    """Race: stay on the optimal racing line at its profile speed, the faster the better.
+
+    ``on_line`` is 1 on the racing line and falls to 0 at half the track width from it;
+    ``pace`` is 1 at the line's profile speed (measured speed, so braking late costs) and falls
+    with the relative gap either way; a bonus of speed/4 pays going fast at all. The reward is
+    ``on_line * (pace + 0.5 * speed / 4)``; off the road it is 1e-3.
+
+    Args:
+        params: DeepRacer reward params with racer's ``racing_line_*`` and ``measured_speed``.
+
+    Returns:
+        The reward.
+    """
+    if not params["all_wheels_on_track"] or params["is_offtrack"]:
+        return MIN_REWARD
+    half_width = 0.5 * float(params["track_width"])
+    on_line = max(0.0, 1.0 - float(params["racing_line_distance"]) / max(half_width, 1e-6))
+    target = max(float(params["racing_line_speed"]), 0.1)
+    speed = float(params["measured_speed"])
+    pace = max(0.0, 1.0 - abs(speed - target) / target)
+    return max(on_line * (pace + 0.125 * speed), MIN_REWARD)
 
 
 def waypoint_heading(params: dict[str, Any]) -> float:

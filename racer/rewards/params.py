@@ -7,12 +7,15 @@ DeepRacer reward function reads. See DESIGN.md ("Reward parameters") for the key
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
+
+from racer.track.racing_line import CarLimits, RacingLine, racing_line
 
 if TYPE_CHECKING:
     from racer.track import Projection, Track
@@ -70,6 +73,12 @@ EXTRA_KEYS: tuple[str, ...] = (
     "lateral_offset",  # m, signed distance from the centre line, + = left of centre
     "track_heading",  # degrees in (-180, 180], centre-line direction at the car's projection
     "heading_error",  # degrees in (-180, 180], heading - track_heading
+    "racing_line_point",  # [x, y] m, the racing line's point at the car's position on the track
+    "racing_line_distance",  # m, from the car (x, y) to racing_line_point
+    "racing_line_offset",  # m, signed: + = the car is left of the racing line
+    "racing_line_speed",  # m/s, the line's profile speed there (the car's limits)
+    "racing_line_heading",  # degrees in (-180, 180], the line's direction there
+    "racing_line_lap_time",  # s, the bound: the lap time of the racing line at the car's limits
 )
 
 
@@ -168,14 +177,24 @@ class ParamsBuilder:
     prev_progress < 50"). A fall (prev 99.9 -> raw 0.1) is left alone: lap completion is the
     env's business.
 
+    Racing line: the ``racing_line_*`` keys describe the optimal line
+    (:func:`racer.track.racing_line`, for this track and ``limits``) at the car's position along
+    the track: the line's point at the front point's centre-line arc length, which is the line's
+    nearest point to within millimetres (the line runs nearly parallel to the centre line). The
+    line is computed on the first :meth:`build` (cached per track in the process).
+
     Args:
         track: The track, in the driving direction of the episodes this builder serves.
+        limits: The car's limits for the racing line's speed profile (default: racer's car).
     """
 
     __slots__ = (
         "_clearance",
         "_closed",
         "_length",
+        "_limits",
+        "_line",
+        "_line_table",
         "_n",
         "_s_list",
         "_seg_len",
@@ -184,8 +203,11 @@ class ParamsBuilder:
         "_widths_list",
     )
 
-    def __init__(self, track: Track) -> None:
+    def __init__(self, track: Track, limits: CarLimits | None = None) -> None:
         self._track = track
+        self._limits = limits
+        self._line: RacingLine | None = None
+        self._line_table: _LineByCenter | None = None
         self._waypoints: list[tuple[float, float]] = track.waypoints_list()
         self._length = float(track.length)
         self._closed = bool(track.closed)
@@ -202,6 +224,25 @@ class ParamsBuilder:
     def track(self) -> Track:
         """The track this builder serves."""
         return self._track
+
+    @property
+    def racing_line(self) -> RacingLine:
+        """The optimal racing line of this track for the builder's car limits (computed once)."""
+        if self._line is None:
+            self._line = racing_line(self._track, self._limits)
+        return self._line
+
+    def line_at(self, s: float) -> tuple[float, float, float, float, float]:
+        """The racing line at centre-line arc length ``s``.
+
+        Returns:
+            (x_m, y_m, lateral_m, speed_mps, heading_rad) of the line's point there; lateral is the
+            line's signed offset from the centre line (+ = left).
+        """
+        table = self._line_table
+        if table is None:
+            table = self._line_table = _LineByCenter(self.racing_line, self._track)
+        return table.at(s)
 
     @property
     def waypoints(self) -> list[tuple[float, float]]:
@@ -313,6 +354,13 @@ class ParamsBuilder:
             "track_heading": track_heading,
             "heading_error": heading_error,
         }
+        lx, ly, line_lateral, line_speed, line_heading = self.line_at(s)
+        params["racing_line_point"] = [lx, ly]
+        params["racing_line_distance"] = math.hypot(fx - lx, fy - ly)
+        params["racing_line_offset"] = lateral - line_lateral
+        params["racing_line_speed"] = line_speed
+        params["racing_line_heading"] = heading_deg(line_heading)
+        params["racing_line_lap_time"] = self.racing_line.lap_time_s
         if inp.objects:
             self._add_objects(params, inp, s)
         else:
@@ -379,6 +427,48 @@ class ParamsBuilder:
         params["objects_distance"] = obj_s
         params["objects_distance_from_center"] = [abs(lat) for lat in obj_lat]
         params["object_in_camera"] = _any_in_camera(inp, objects)
+
+
+class _LineByCenter:
+    """Racing-line x, y, lateral offset, speed and heading against centre-line arc length.
+
+    The line's points are sorted by their centre-line arc length; a closed track's table is
+    extended by one lap's worth on each side so that ``np.interp`` runs across the seam.
+    """
+
+    __slots__ = ("closed", "length", "rows", "s")
+
+    def __init__(self, line: RacingLine, track: Track) -> None:
+        cs = np.asarray(line.center_s_m, dtype=np.float64)
+        cols = np.column_stack(
+            (
+                line.xy,
+                line.lateral_m,
+                line.speed_mps,
+                np.cos(line.heading_rad),
+                np.sin(line.heading_rad),
+            )
+        )
+        self.closed = bool(track.closed)
+        self.length = float(track.length)
+        order = np.argsort(cs, kind="stable")
+        cs, cols = cs[order], cols[order]
+        if self.closed:
+            cs = np.concatenate((cs - self.length, cs, cs + self.length))
+            cols = np.vstack((cols, cols, cols))
+        self.s: list[float] = cs.tolist()
+        self.rows: list[list[float]] = cols.tolist()
+
+    def at(self, s: float) -> tuple[float, float, float, float, float]:
+        s_ = self.s
+        j = bisect.bisect_right(s_, s)
+        j = 1 if j < 1 else (len(s_) - 1 if j >= len(s_) else j)
+        a, b = self.rows[j - 1], self.rows[j]
+        span = s_[j] - s_[j - 1]
+        t = (s - s_[j - 1]) / span if span > 0.0 else 0.0
+        t = 0.0 if t < 0.0 else (1.0 if t > 1.0 else t)
+        x, y, lat, v, c, sn = (p + t * (q - p) for p, q in zip(a, b, strict=True))
+        return x, y, lat, v, math.atan2(sn, c)
 
 
 def _segment_clearance(track: Track) -> np.ndarray:

@@ -35,6 +35,7 @@ import threading
 
 from racer.sim.config import (
     CAR_MASS_KG,
+    CAR_WIDTH_M,
     MAX_STEERING_RAD,
     TRACK_WIDTH_M,
     WHEEL_RADIUS_M,
@@ -43,7 +44,7 @@ from racer.sim.config import (
 )
 
 BODY_LENGTH_M = 0.26  # chassis box length (bumper to bumper), m
-BODY_WIDTH_M = 0.19  # chassis box width (outer tyre to outer tyre), m
+BODY_WIDTH_M = CAR_WIDTH_M  # chassis box width (outer tyre to outer tyre), m
 BODY_BOTTOM_M = 0.015  # ground clearance, m
 BODY_TOP_M = 0.085  # top of the body, just below the camera (0.10 m), m
 WHEEL_WIDTH_M = 0.025  # tyre width, m

@@ -10,6 +10,7 @@ import math
 from dataclasses import dataclass, field
 
 from racer.errors import ConfigError
+from racer.track.racing_line import CarLimits
 
 CONTROL_HZ = 15  # DeepRacer camera rate: one control step per camera frame
 WHEELBASE_M = 0.164  # front axle to rear axle, 1/18-scale DeepRacer
@@ -20,6 +21,8 @@ MAX_STEERING_RAD = math.radians(30.0)  # DeepRacer steering limit, +/-
 MIN_SPEED_MPS = 0.1  # slowest DeepRacer action speed
 MAX_SPEED_MPS = 4.0  # fastest DeepRacer action speed
 FRONT_OFFSET_M = 0.09  # DeepRacer's reported x, y: a point about over the front axle
+CAR_WIDTH_M = 0.19  # outer tyre to outer tyre: what must stay on the road
+_NO_GRIP_LIMIT_MPS2 = 1000.0  # stands in for an infinite grip limit in the speed profile
 
 
 @dataclass(frozen=True)
@@ -113,6 +116,18 @@ class WorldConfig:
     """Painted floor around the track's bounding box, m."""
     box_size_m: tuple[float, float, float] = (0.3, 0.3, 0.3)
     """Default obstacle box size (length, width, height), m."""
+
+    def car_limits(self) -> CarLimits:
+        """The car's limits as the racing line's speed profile uses them."""
+        d = self.dynamics
+        return CarLimits(
+            top_speed_mps=MAX_SPEED_MPS,
+            lateral_accel_mps2=min(d.max_lateral_accel_mps2, _NO_GRIP_LIMIT_MPS2),
+            accel_mps2=d.max_accel_mps2,
+            brake_mps2=d.max_brake_mps2,
+            max_curvature_per_m=math.tan(MAX_STEERING_RAD) / WHEELBASE_M,
+            car_width_m=CAR_WIDTH_M,
+        )
 
     def __post_init__(self) -> None:
         if self.physics_hz <= 0 or self.physics_hz % CONTROL_HZ:

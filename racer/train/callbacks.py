@@ -363,6 +363,8 @@ class EvalCallback(BaseCallback):
         normalize: observation normaliser of the training env (VecNormalize), if any.
         stop_after_laps: stop training once an evaluation completes this many laps (benchmarks).
         on_result: called with every :class:`EvalResult`.
+        patience: once a best evaluation has every lap complete, stop training after this many
+            evaluations in a row bring no new best (a plateau of the lap-time average); 0 = never.
     """
 
     def __init__(
@@ -374,8 +376,11 @@ class EvalCallback(BaseCallback):
         normalize: Callable[[np.ndarray], np.ndarray] | None = None,
         stop_after_laps: int | None = None,
         on_result: Callable[[EvalResult], None] | None = None,
+        patience: int = 0,
     ) -> None:
         super().__init__()
+        self.patience = patience
+        self.stale = 0  # evaluations in a row without a new best, since a complete best
         self.env = env
         self.run_dir = run_dir
         self.every_steps = every_steps
@@ -402,6 +407,8 @@ class EvalCallback(BaseCallback):
             return True
         self._next = (self.num_timesteps // self.every_steps + 1) * self.every_steps
         result = self.run_eval()
+        if self.patience and self.stale >= self.patience:
+            return False
         return self.stop_after_laps is None or result.laps < self.stop_after_laps
 
     def run_eval(self) -> EvalResult:
@@ -410,6 +417,10 @@ class EvalCallback(BaseCallback):
             self.model, self.env, self.episodes, self.normalize, steps=self.num_timesteps
         )
         is_best = self.best is None or result.key() > self.best
+        if is_best:
+            self.stale = 0
+        elif self.best is not None and self.best[0] >= result.episodes:
+            self.stale += 1  # a best with every lap complete exists and this one did not beat it
         if is_best:
             self.best = result.key()
             atomic_write(self.run_dir / "best_model.zip", lambda tmp: self.model.save(tmp))

@@ -76,6 +76,9 @@ class HyperSection:
     """Keep running mean/std of observations (state/lidar); exported into the ONNX graph."""
     buffer_size: int = 100_000
     """Replay buffer size (SAC)."""
+    log_std_init: float = 0.0
+    """Initial log standard deviation of a continuous policy's actions (normalised units; -1.5
+    keeps exploration around an imitation warm start narrow)."""
 
 
 @dataclass
@@ -100,6 +103,9 @@ class EvaluationSection:
     """Evaluate (and checkpoint) every this many steps; 0 = never."""
     episodes: int = 3
     """Evaluation laps each time, from evenly spaced start points."""
+    patience: int = 0
+    """Stop training once this many evaluations in a row bring no better result (a plateau of
+    the laps' average, once every lap completes); 0 = run the whole budget."""
 
 
 @dataclass
@@ -114,8 +120,11 @@ class CheckpointSection:
 
 @dataclass
 class PretrainSection:
-    """Warm start by imitating the built-in centre-line follower (DAgger); see racer.train.pretrain."""
+    """Warm start by imitating a built-in privileged driver (DAgger); see racer.train.pretrain."""
 
+    teacher: str = "centerline"
+    """``centerline`` (the centre-line follower: a first lap) or ``racing-line`` (the racing
+    expert: the optimal line at the car's limits)."""
     frames: int = 0
     """Teacher-labelled frames to collect in total; 0 = no warm start."""
     rounds: int = 3
@@ -263,6 +272,7 @@ def _check_values(cfg: AgentConfig, source: str) -> None:
         ("env.start", cfg.env.start, START_MODES),
         ("env.direction", cfg.env.direction, DIRECTIONS),
         ("algorithm.name", cfg.algorithm.name, ("ppo", "sac")),
+        ("pretrain.teacher", cfg.pretrain.teacher, ("centerline", "racing-line")),
         ("algorithm.network", cfg.algorithm.network, ("auto", "mlp", "shallow_cnn", "nature_cnn")),
     ]
     for what, choice, choices in checks:
@@ -295,6 +305,8 @@ def _check_values(cfg: AgentConfig, source: str) -> None:
             raise ConfigError(f"{source}: {what} must be > 0, got {number}")
     if not 0 < cfg.hyperparameters.gamma <= 1:
         raise ConfigError(f"{source}: hyperparameters.gamma must be in (0, 1]")
+    if cfg.evaluation.patience < 0:
+        raise ConfigError(f"{source}: evaluation.patience must be >= 0 (0 = never stop early)")
     if cfg.budget.envs < 0:
         raise ConfigError(f"{source}: budget.envs must be >= 0 (0 = one per core)")
 

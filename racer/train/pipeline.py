@@ -161,6 +161,8 @@ def policy_setup(cfg: AgentConfig) -> tuple[str, dict[str, Any]]:
         kwargs["net_arch"] = {"pi": arch, "vf": arch}
     else:
         kwargs["net_arch"] = {"pi": arch, "qf": arch}
+    if cfg.action_spec().kind == "continuous":
+        kwargs["log_std_init"] = cfg.hyperparameters.log_std_init
     if network == "shallow_cnn":
         from racer.train.networks import ShallowCNN
 
@@ -280,7 +282,7 @@ def load_run_config(run_dir: Path) -> AgentConfig:
 
 
 def _warm_start(cfg: AgentConfig, model: Any, verbose: bool) -> None:
-    """Imitation warm start from the centre-line follower (racer.train.pretrain)."""
+    """Imitation warm start from a built-in teacher (racer.train.pretrain)."""
     from racer.train.pretrain import pretrain
 
     if cfg.hyperparameters.normalize_observations:
@@ -300,6 +302,7 @@ def _warm_start(cfg: AgentConfig, model: Any, verbose: bool) -> None:
             rounds=cfg.pretrain.rounds,
             epochs=cfg.pretrain.epochs,
             seed=cfg.budget.seed,
+            teacher=cfg.pretrain.teacher,
             log=print if verbose else None,
         )
     finally:
@@ -398,6 +401,7 @@ def train(
                 normalize=normalize,
                 stop_after_laps=stop_after_laps,
                 on_result=on_eval,
+                patience=cfg.evaluation.patience,
             )
             callbacks.append(evaluator)
 

@@ -1,8 +1,10 @@
-"""Warm start by imitation: the privileged centre-line follower teaches the policy (DAgger).
+"""Warm start by imitation: a privileged built-in driver teaches the policy (DAgger).
 
 DeepRacer trains camera policies from scratch, which takes hours. racer can start a run by
-imitating its built-in teacher, :class:`racer.env.follower.CenterlineFollower`, which reads the
-simulator's true pose (the ``state`` information no real car has). The student only ever sees its
+imitating a built-in teacher that reads the simulator's true pose (the ``state`` information no
+real car has): the centre-line follower (:class:`racer.env.follower.CenterlineFollower`, a safe
+first lap) or the racing expert (:class:`racer.env.expert.RacingLineExpert`, the optimal line at
+the car's limits: the teacher of the racing recipes). The student only ever sees its
 own observation (the camera frame), so what it learns transfers to the car; PPO then improves on
 the teacher with the recipe's reward.
 
@@ -23,7 +25,19 @@ import numpy as np
 import torch
 
 from racer.env import RaceEnv
+from racer.env.expert import RacingLineExpert
 from racer.env.follower import CenterlineFollower
+
+TEACHERS = ("centerline", "racing-line")
+
+
+def make_teacher(name: str, env: RaceEnv) -> CenterlineFollower | RacingLineExpert:
+    """The teacher ``name`` (one of :data:`TEACHERS`) bound to ``env``."""
+    if name == "racing-line":
+        return RacingLineExpert(env)
+    if name == "centerline":
+        return CenterlineFollower(env)
+    raise ValueError(f"unknown teacher {name!r}: use one of {', '.join(TEACHERS)}")
 
 
 @dataclass
@@ -43,6 +57,7 @@ def collect(
     act: Callable[[np.ndarray], Any] | None,
     rng: np.random.Generator,
     random_share: float = 0.2,
+    teacher: str = "centerline",
 ) -> tuple[np.ndarray, np.ndarray]:
     """Drive ``env`` for ``n_frames`` steps and label every frame with the teacher's action.
 
@@ -52,8 +67,9 @@ def collect(
         act: the student's policy (obs -> env action); None lets the teacher drive.
         rng: randomness for the mixed-in random actions and start points.
         random_share: share of steps driven by a random action (state variety).
+        teacher: the teacher's name (:data:`TEACHERS`).
     """
-    teacher = CenterlineFollower(env)
+    driver = make_teacher(teacher, env)
     obs_list: list[np.ndarray] = []
     labels: list[Any] = []
     obs, _ = env.reset(
@@ -61,7 +77,7 @@ def collect(
         options={"start_s": float(rng.uniform(0, env.track.length))},
     )
     while len(labels) < n_frames:
-        label = teacher.act()
+        label = driver.act()
         obs_list.append(obs)
         labels.append(label)
         if rng.random() < random_share:
@@ -116,6 +132,7 @@ def pretrain(
     epochs: int,
     seed: int,
     log: Callable[[str], None] | None = None,
+    teacher: str = "centerline",
 ) -> PretrainReport:
     """DAgger warm start of ``model.policy`` (see the module docstring)."""
     rng = np.random.default_rng(seed)
@@ -135,7 +152,7 @@ def pretrain(
 
     loss = float("nan")
     for r in range(rounds):
-        o, y = collect(env, per_round, None if r == 0 else student, rng)
+        o, y = collect(env, per_round, None if r == 0 else student, rng, teacher=teacher)
         all_obs.append(o)
         all_labels.append(y)
         loss = fit(
