@@ -112,3 +112,52 @@ def export_command(
 
     path = save_npy(load_track(track), out)
     typer.echo(f"wrote {path}")
+
+
+@app.command("line")
+def line_command(
+    track: TrackArg,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Draw the line on the track to this image (.png, .svg)."),
+    ] = None,
+    csv: Annotated[
+        Path | None, typer.Option("--csv", help="Write the line as CSV (s_m,x_m,y_m,speed_mps).")
+    ] = None,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Print the summary as JSON only.")
+    ] = False,
+    margin: Annotated[
+        float, typer.Option("--margin", help="Clearance between the car's side and the border, m.")
+    ] = 0.05,
+    method: Annotated[
+        str, typer.Option("--method", help="min-time or min-curvature.")
+    ] = "min-time",
+    reverse: Annotated[
+        bool, typer.Option("--reverse", help="Drive the track the other way.")
+    ] = False,
+) -> None:
+    """Compute the racing line and the lap-time bound of the simulated car on a track."""
+    import json
+
+    from racer.track import load_track, plot_racing_line, racing_line
+
+    t = load_track(track)
+    if reverse:
+        t = t.reversed()
+    line = racing_line(t, safety_margin_m=margin, method=method)
+    if csv is not None:
+        line.to_csv(csv)
+    if out is not None:
+        plot_racing_line(line, t, out)
+    summary = line.summary()
+    if json_out:
+        typer.echo(json.dumps(summary, indent=2))
+        return
+    written = ", ".join(str(p) for p in (out, csv) if p is not None)
+    typer.echo(
+        f"{t.name}: {summary['length_m']:.2f} m, {method} bound {summary['bound_s']:.2f} s "
+        f"(centre line {summary['centerline_bound_s']:.2f} s), line {summary['line_length_m']:.2f} m, "
+        f"speed {summary['min_speed_mps']:.2f}-{summary['top_speed_mps']:.2f} m/s"
+        + (f" -> {written}" if written else "")
+    )

@@ -4,14 +4,18 @@ The line is the centre line moved sideways: the centre line is resampled at a un
 each point ``i`` is offset by ``alpha_i`` along the centre line's left normal, with ``alpha_i``
 bounded so that the car (half its width plus a safety margin) stays on the road. Two lines:
 
-* **minimum curvature**: minimise the integral of squared curvature. Curvature is taken from the
-  second differences of the points, which are linear in ``alpha``, so each solve is a box-bounded
-  quadratic programme with a pentadiagonal (cyclic for a loop) Hessian; it is solved exactly by a
-  primal-dual active-set method on sparse factorisations, then re-linearised twice with the local
-  point spacing of the previous solution.
-* **minimum time**: the same programme plus ``w`` times the line's length (also quadratic after
-  linearisation); a few ``w`` are solved and the line whose speed profile laps fastest is kept
-  (``w = 0``, the minimum-curvature line, is one of them, so it is never slower).
+* **minimum curvature** (Heilmeier et al. 2019): minimise the sum of squared curvature, the
+  curvature of each point taken as the second difference of the points across the line (along
+  its normal at the previous solution) over the squared spacing. That is linear in ``alpha``, so
+  each solve is a box-bounded quadratic programme with a pentadiagonal Hessian (plus a low-rank
+  part for a loop's seam), solved by an interior-point method on banded Cholesky factorisations;
+  it is re-linearised twice. Like the paper's, it cuts corners (on a plain ring it hugs the
+  inside), which is what makes it a good line.
+* **minimum time**: the true curvature of each point (turning angle over spacing) linearised
+  in its and its neighbours' offsets, plus ``w`` times the line's length, minimised by
+  Gauss-Newton steps of the same QP from the minimum-curvature line; a few ``w`` are tried and the
+  line whose speed profile laps fastest is kept (the minimum-curvature line is a candidate, so
+  minimum time is never slower).
 
 The speed profile of a line is the fastest the car may drive it: the lateral-acceleration limit
 ``v <= sqrt(a_lat / |k|)`` and the top speed, then an acceleration pass forward and a braking pass
@@ -19,7 +23,7 @@ backward (periodic across the seam of a loop). Its lap time is the *bound*: no p
 laps faster than the fastest line's bound (within the model: a point mass with separate lateral and
 longitudinal limits, no friction ellipse).
 
-NumPy and SciPy (sparse LU) only; results are cached in-process per track geometry and options.
+NumPy and SciPy (banded Cholesky, cubic spline) only; results are cached in-process per track geometry and options.
 """
 
 from __future__ import annotations
@@ -46,10 +50,11 @@ from racer.track.geometry import Track
 FloatArray = NDArray[np.float64]
 
 METHODS = ("min-time", "min-curvature")  # racing_line(method=...)
-SPACING_M = 0.1  # m, line point spacing along the centre line (0.05 m: bounds within 0.3%)
-_RELINEARISE = 3  # QP solves per line: the first with uniform spacing, then re-linearised
-_LENGTH_WEIGHTS = (0.0, 0.2, 0.8, 3.2)  # 1/m^2, length weights tried for min-time, then x0.5, x2
-# around the best (measured: the best lies within 0.4-6.4 on racer's and DeepRacer's tracks)
+SPACING_M = 0.1  # m, line point spacing along the centre line (0.05 m: min-time bounds within 0.2%)
+_RELINEARISE = 3  # min-curvature QP solves: uniform spacing first, then re-linearised
+_GAUSS_NEWTON_STEPS = 8  # most linearised QP steps per line (stops when a step is < 10 um)
+_LENGTH_WEIGHTS = (0.2, 0.8, 3.2)  # 1/m^2, length weights tried for min-time, then x0.5 and x2
+# around the best (measured on racer's and DeepRacer's tracks: the best lies within 0.1-6.4)
 _RIDGE = 1e-9  # relative ridge on the Hessian: keeps nearly free directions (straights) unique
 _BORDER_TOL_M = 1e-4  # m, extra clearance kept when a bound is tightened after the border check
 _BORDER_PASSES = 4  # border checks (each may tighten bounds and re-solve)
@@ -508,6 +513,16 @@ def _vertex_curvature(xy: FloatArray, closed: bool) -> FloatArray:
     return np.concatenate(([k[0]], k, [k[-1]]))
 
 
+def _line_normals(xy: FloatArray, closed: bool) -> FloatArray:
+    """Unit left normals of a polyline at its points (central differences)."""
+    h = _headings(xy, closed)
+    return np.stack((-np.sin(h), np.cos(h)), axis=1)
+
+
+def _max_curvature(xy: FloatArray, closed: bool) -> float:
+    return float(np.abs(_vertex_curvature(xy, closed)).max())
+
+
 def _headings(xy: FloatArray, closed: bool) -> FloatArray:
     d = np.roll(xy, -1, axis=0) - np.roll(xy, 1, axis=0) if closed else np.gradient(xy, axis=0)
     return np.arctan2(d[:, 1], d[:, 0])
@@ -703,16 +718,13 @@ def _box_qp(
     return np.clip(x, lo, hi)
 
 
-def _stencil_rows(
-    m: int, stencil: tuple[float, ...], closed: bool
-) -> tuple[NDArray[np.intp], FloatArray]:
-    """Columns and coefficients of a difference stencil's rows (a loop's rows wrap around)."""
-    width = len(stencil)
-    first = np.arange(m) if closed else np.arange(m - width + 1)
-    if closed and width == 3:
-        first = first - 1  # centred: row i is p[i-1] - 2 p[i] + p[i+1]
-    cols = (first[:, None] + np.arange(width)[None, :]) % m
-    return cols, np.broadcast_to(np.asarray(stencil), cols.shape)
+def _rows_cols(m: int, width: int, closed: bool) -> NDArray[np.intp]:
+    """Columns of rows that each touch ``width`` consecutive points (a loop's rows wrap)."""
+    if width == 3:  # curvature rows: point i and its neighbours
+        first = np.arange(m) - 1 if closed else np.arange(m - 2)
+    else:  # segment rows: points i and i + 1
+        first = np.arange(m) if closed else np.arange(m - 1)
+    return (first[:, None] + np.arange(width)[None, :]) % m
 
 
 def _add_rows(
@@ -720,30 +732,116 @@ def _add_rows(
     g: FloatArray,
     wrap: list[tuple[FloatArray, float]],
     cols: NDArray[np.intp],
-    stencil: FloatArray,
-    frame: _Frame,
+    coef: FloatArray,
+    const: FloatArray,
     weight: FloatArray,
 ) -> None:
-    """Add ``sum_rows weight * |sum_j stencil_j (c + alpha n)[cols_j]|^2`` to H (bands, wrap), g.
+    """Add ``sum_rows weight * (const + sum_j coef_j x[cols_j])^2`` to H (bands + wrap) and g.
 
-    A row is a 2-vector (x and y); its coefficients on ``alpha`` are ``stencil_j * n[cols_j]``.
+    Rows whose columns wrap around a loop's seam go to the low-rank part (Woodbury).
     """
     m = len(g)
     width = cols.shape[1]
     inner = cols[:, -1] - cols[:, 0] == width - 1
-    for axis in (0, 1):
-        coef = stencil * frame.normal[cols, axis]  # (R, J)
-        const = np.sum(stencil * frame.xy[cols, axis], axis=1)  # (R,)
-        g += np.bincount(cols.ravel(), (coef * (weight * const)[:, None]).ravel(), minlength=m)
-        ci, wi, ki = cols[inner], weight[inner], coef[inner]
-        for j in range(width):
-            for k in range(j, width):
-                band = 2 - (k - j)  # scipy's upper banded form: entry (i, i + d) at [2 - d, i + d]
-                bands[band] += np.bincount(ci[:, k], wi * ki[:, j] * ki[:, k], minlength=m)
-        for r in np.flatnonzero(~inner):
-            col = np.zeros(m)
-            np.add.at(col, cols[r], coef[r])
-            wrap.append((col, float(weight[r])))
+    g += np.bincount(cols.ravel(), (coef * (weight * const)[:, None]).ravel(), minlength=m)
+    ci, wi, ki = cols[inner], weight[inner], coef[inner]
+    for j in range(width):
+        for k in range(j, width):
+            band = 2 - (k - j)  # scipy's upper banded form: entry (i, i + d) at [2 - d, i + d]
+            bands[band] += np.bincount(ci[:, k], wi * ki[:, j] * ki[:, k], minlength=m)
+    for r in np.flatnonzero(~inner):
+        col = np.zeros(m)
+        np.add.at(col, cols[r], coef[r])
+        wrap.append((col, float(weight[r])))
+
+
+def _colours(m: int, closed: bool) -> NDArray[np.intp]:
+    """Colours of the points such that no curvature row touches two points of one colour."""
+    colour = np.arange(m) % 3
+    rest = m % 3
+    if closed and rest:
+        colour[m - rest :] = 3 + np.arange(rest)  # the seam: unique colours
+    return colour
+
+
+def _curvature_jacobian(
+    frame: _Frame, alpha: FloatArray, closed: bool, cols: NDArray[np.intp]
+) -> tuple[FloatArray, FloatArray]:
+    """Curvature at the points and its derivative by the offsets of each row's 3 points.
+
+    Forward differences, one evaluation per colour (curvature at i depends on i-1, i, i+1).
+    """
+    k0 = _vertex_curvature(frame.xy + alpha[:, None] * frame.normal, closed)
+    if not closed:
+        k0 = k0[1:-1]
+    colour = _colours(len(alpha), closed)
+    jac = np.zeros(cols.shape)
+    step = 1e-6  # m
+    for c in range(int(colour.max()) + 1):
+        moved = colour == c
+        a = alpha + step * moved
+        k = _vertex_curvature(frame.xy + a[:, None] * frame.normal, closed)
+        if not closed:
+            k = k[1:-1]
+        dk = (k - k0) / step
+        hit = moved[cols]  # (R, 3): which of the row's points moved
+        jac[hit] = np.broadcast_to(dk[:, None], cols.shape)[hit]
+    return k0, jac
+
+
+def _objective(frame: _Frame, alpha: FloatArray, closed: bool, length_weight: float) -> float:
+    p = frame.xy + alpha[:, None] * frame.normal
+    seg = _segment_lengths_of(p, closed)
+    k = _vertex_curvature(p, closed)
+    ds_pt = 0.5 * (seg + np.roll(seg, 1)) if closed else 0.5 * (seg[:-1] + seg[1:])
+    if not closed:
+        k = k[1:-1]
+    return float(np.sum(k * k * ds_pt) + length_weight * seg.sum())
+
+
+def _solve_min_curvature(
+    frame: _Frame, lo: FloatArray, hi: FloatArray, closed: bool, alpha0: FloatArray
+) -> FloatArray:
+    """Minimum curvature as in Heilmeier et al.: second differences of the points along the
+    centre line's parameter, a QP in the offsets, re-linearised with the previous spacing.
+
+    ``|p[i-1] - 2 p[i] + p[i+1]|^2 / ds_i^3 ~ k_i^2 ds_i`` with ``ds_i`` frozen: like the paper's
+    spline formulation it favours lines that cut corners (a shorter line has smaller second
+    differences), which is what makes it a good racing line; on a plain ring it hugs the inside.
+    """
+    m = len(frame.xy)
+    cols = _rows_cols(m, 3, closed)
+    stencil = np.array([1.0, -2.0, 1.0])
+    lo = np.minimum(lo, hi - 1e-7)
+    alpha = np.clip(alpha0, lo, hi)
+    for _ in range(_RELINEARISE):
+        p = frame.xy + alpha[:, None] * frame.normal
+        seg = np.maximum(_segment_lengths_of(p, closed), 0.05 * frame.spacing_m)
+        ds_pt = 0.5 * (seg + np.roll(seg, 1)) if closed else 0.5 * (seg[:-1] + seg[1:])
+        bands = np.zeros((3, m))
+        g = np.zeros(m)
+        wrap: list[tuple[FloatArray, float]] = []
+        # Only the second difference across the line (its normal at the previous solution)
+        # is curvature; the part along it is uneven spacing, which costs nothing.
+        nrm = _line_normals(p, closed)
+        if not closed:
+            nrm = nrm[1:-1]
+        coef = stencil * np.einsum("rk,rjk->rj", nrm, frame.normal[cols])
+        const = np.einsum("rk,rk->r", nrm, np.einsum("j,rjk->rk", stencil, frame.xy[cols]))
+        _add_rows(bands, g, wrap, cols, coef, const, 1.0 / ds_pt**3)
+        alpha = _box_qp(_system(bands, wrap), g / float(bands[2].mean()), lo, hi, alpha)
+    return alpha
+
+
+def _system(bands: FloatArray, wrap: list[tuple[FloatArray, float]]) -> _BandedSystem:
+    """The banded system scaled to a unit mean diagonal (g must be divided by the same)."""
+    m = bands.shape[1]
+    scale = float(bands[2].mean())
+    b = bands / scale
+    b[2] += _RIDGE
+    u = np.column_stack([c for c, _ in wrap]) if wrap else np.zeros((m, 0))
+    c = np.array([w for _, w in wrap], dtype=np.float64) / scale
+    return _BandedSystem(b, u, c)
 
 
 def _solve_line(
@@ -753,32 +851,51 @@ def _solve_line(
     closed: bool,
     length_weight: float,
     alpha0: FloatArray,
-    relinearise: int = _RELINEARISE,
+    steps: int = _GAUSS_NEWTON_STEPS,
 ) -> FloatArray:
-    """Offsets minimising integral k^2 ds + length_weight * length, re-linearised."""
+    """Offsets minimising ``integral k^2 ds + length_weight * length`` (Gauss-Newton steps).
+
+    Each step linearises the curvature of every point in its own and its neighbours' offsets
+    and the length quadratically, and solves the box-bounded QP for the step; a step that does
+    not lower the objective is halved.
+    """
     m = len(frame.xy)
-    cols2, st2 = _stencil_rows(m, (1.0, -2.0, 1.0), closed)
-    cols1, st1 = _stencil_rows(m, (-1.0, 1.0), closed)
+    cols3 = _rows_cols(m, 3, closed)
+    cols2 = _rows_cols(m, 2, closed)
     lo = np.minimum(lo, hi - 1e-7)
-    alpha = alpha0
-    for _ in range(relinearise):
+    alpha = np.clip(alpha0, lo, hi)
+    f_now = _objective(frame, alpha, closed, length_weight)
+    for _ in range(steps):
         p = frame.xy + alpha[:, None] * frame.normal
         seg = np.maximum(_segment_lengths_of(p, closed), 0.05 * frame.spacing_m)
+        ds_pt = 0.5 * (seg + np.roll(seg, 1)) if closed else 0.5 * (seg[:-1] + seg[1:])
         bands = np.zeros((3, m))
         g = np.zeros(m)
         wrap: list[tuple[FloatArray, float]] = []
-        # Second-difference rows: |d_i|^2 / ds_i^3 ~ k_i^2 ds_i (ds_i: the point's spacing).
-        ds_pt = 0.5 * (seg + np.roll(seg, 1)) if closed else 0.5 * (seg[:-1] + seg[1:])
-        _add_rows(bands, g, wrap, cols2, st2, frame, 1.0 / ds_pt**3)
+        k, jac = _curvature_jacobian(frame, alpha, closed, cols3)
+        _add_rows(bands, g, wrap, cols3, jac, k, ds_pt)
         if length_weight > 0.0:
-            # Segment length |e| ~ |e|^2 / (2 ds) + ds / 2 around the previous length ds.
-            _add_rows(bands, g, wrap, cols1, st1, frame, length_weight / (2.0 * seg))
-        scale = float(bands[2].mean())
-        bands /= scale
-        bands[2] += _RIDGE
-        u = np.column_stack([c for c, _ in wrap]) if wrap else np.zeros((m, 0))
-        c = np.array([w for _, w in wrap], dtype=np.float64) / scale
-        alpha = _box_qp(_BandedSystem(bands, u, c), g / scale, lo, hi, alpha)
+            # Segment length |e| ~ |e|^2 / (2 ds) + ds / 2 around the current length ds.
+            stencil = np.array([-1.0, 1.0])
+            for axis in (0, 1):
+                coef = stencil * frame.normal[cols2, axis]
+                const = np.sum(stencil * p[cols2, axis], axis=1)
+                _add_rows(bands, g, wrap, cols2, coef, const, length_weight / (2.0 * seg))
+        step = _box_qp(
+            _system(bands, wrap), g / float(bands[2].mean()), lo - alpha, hi - alpha, np.zeros(m)
+        )
+        for _halving in range(4):
+            trial = np.clip(alpha + step, lo, hi)
+            f_trial = _objective(frame, trial, closed, length_weight)
+            if f_trial <= f_now:
+                break
+            step = 0.5 * step
+        else:
+            break
+        converged = float(np.abs(trial - alpha).max()) < 1e-5
+        alpha, f_now = trial, f_trial
+        if converged:
+            break
     return alpha
 
 
@@ -908,6 +1025,10 @@ def _bounds(frame: _Frame, half: float, track: Track) -> tuple[FloatArray, Float
             f"y={frame.xy[i, 1]:.2f}: too narrow for the car ({2 * half:.2f} m with its "
             "safety margin on both sides); use a smaller --margin"
         )
+    if not track.closed:
+        # An open line keeps the track's ends: it starts and finishes on the centre line.
+        lo[[0, -1]] = 0.0
+        hi[[0, -1]] = 0.0
     return lo, hi
 
 
@@ -917,13 +1038,22 @@ def _fit_inside(
     lo: FloatArray,
     hi: FloatArray,
     half: float,
-    length_weight: float,
+    length_weight: float | None,
     alpha0: FloatArray,
 ) -> FloatArray:
-    """Solve, then tighten the bounds wherever a point is closer to a border than ``half``."""
+    """Solve, then tighten the bounds wherever a point is closer to a border than ``half``.
+
+    ``length_weight`` None: the minimum-curvature QP; a number: the Gauss-Newton line.
+    """
     closed = track.closed
+
+    def solve(lo: FloatArray, hi: FloatArray, alpha0: FloatArray) -> FloatArray:
+        if length_weight is None:
+            return _solve_min_curvature(frame, lo, hi, closed, alpha0)
+        return _solve_line(frame, lo, hi, closed, length_weight, alpha0)
+
     lo, hi = lo.copy(), hi.copy()
-    alpha = _solve_line(frame, lo, hi, closed, length_weight, alpha0)
+    alpha = solve(lo, hi, alpha0)
     for _ in range(_BORDER_PASSES):
         p = frame.xy + alpha[:, None] * frame.normal
         short_l = half - _border_distance(p, track.left, frame.waypoint, closed)
@@ -936,7 +1066,7 @@ def _fit_inside(
         lo = np.where(bad_r, np.maximum(lo, alpha + short_r + _BORDER_TOL_M), lo)
         mid = 0.5 * (lo + hi)
         lo, hi = np.minimum(lo, mid), np.maximum(hi, mid)
-        alpha = _solve_line(frame, lo, hi, closed, length_weight, np.clip(alpha, lo, hi))
+        alpha = solve(lo, hi, np.clip(alpha, lo, hi))
     return alpha
 
 
@@ -977,32 +1107,29 @@ def racing_line(
         frame = _frame(track, SPACING_M)
         half = 0.5 * lim.car_width_m + margin
         lo, hi = _bounds(frame, half, track)
-        tried: dict[float, tuple[float, FloatArray]] = {}
-        steering_ok = True  # the min-curvature line is within the steering lock
-        alpha = np.clip(np.zeros(len(frame.xy)), lo, hi)
+        # Candidates by length weight; None is the minimum-curvature line.
+        tried: dict[float | None, tuple[float, FloatArray]] = {}
+        alpha = _fit_inside(track, frame, lo, hi, half, None, np.zeros(len(frame.xy)))
+        xy = frame.xy + alpha[:, None] * frame.normal
+        tried[None] = (_lap_time(xy, track.closed, lim), xy)
+        steering_ok = _max_curvature(xy, track.closed) <= lim.max_curvature_per_m
+        start = alpha
 
         def attempt(w: float) -> None:
-            nonlocal alpha, steering_ok
             if w in tried:
                 return
-            alpha = _fit_inside(track, frame, lo, hi, half, w, alpha)
-            xy = frame.xy + alpha[:, None] * frame.normal
-            tight = float(np.abs(_vertex_curvature(xy, track.closed)).max()) > (
-                lim.max_curvature_per_m
-            )
-            if w == 0.0:
-                steering_ok = not tight
-            elif tight and steering_ok:
+            a = _fit_inside(track, frame, lo, hi, half, w, start)
+            xy = frame.xy + a[:, None] * frame.normal
+            if steering_ok and _max_curvature(xy, track.closed) > lim.max_curvature_per_m:
                 tried[w] = (math.inf, xy)  # tighter than the steering allows: not drivable
-                return
-            tried[w] = (_lap_time(xy, track.closed, lim), xy)
+            else:
+                tried[w] = (_lap_time(xy, track.closed, lim), xy)
 
-        attempt(0.0)
         if method == "min-time":
-            for w in _LENGTH_WEIGHTS[1:]:
+            for w in _LENGTH_WEIGHTS:
                 attempt(w)
             best_w = min(tried, key=lambda w: tried[w][0])
-            if best_w > 0.0:
+            if best_w is not None:
                 for w in (best_w / 2.0, best_w * 2.0):
                     attempt(w)
         best = min(tried.values(), key=lambda item: item[0])

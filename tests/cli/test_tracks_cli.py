@@ -96,3 +96,40 @@ def test_export_npy(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     rows = np.load(out)
     assert rows.shape[1] == 6 and np.array_equal(rows[0], rows[-1])
+
+
+def test_line_json_csv_and_picture(tmp_path: Path) -> None:
+    import json
+
+    csv_path, png = tmp_path / "line.csv", tmp_path / "line.png"
+    result = runner.invoke(
+        app, ["tracks", "line", "oval", "--json", "--csv", str(csv_path), "--out", str(png)]
+    )
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    assert summary["track"] == "oval" and summary["method"] == "min-time"
+    assert 0 < summary["bound_s"] < summary["centerline_bound_s"]
+    assert png.read_bytes()[:4] == b"\x89PNG"
+    assert csv_path.read_text().startswith("s_m,x_m,y_m,speed_mps\n")
+
+
+def test_line_one_line_summary_reversed() -> None:
+    result = runner.invoke(
+        app, ["tracks", "line", "narrow", "--reverse", "--method", "min-curvature"]
+    )
+    assert result.exit_code == 0, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and "narrow-reversed" in lines[0] and "bound" in lines[0]
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [(["--margin", "-0.1"], "margin"), (["--method", "fastest"], "unknown racing line method")],
+)
+def test_line_bad_values_exit_2(
+    args: list[str], needle: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, err = run_main(["tracks", "line", "oval", *args], capsys)
+    assert code == 2
+    assert err.startswith("racer: error: ") and needle in err
+    assert len(err.strip().splitlines()) == 1
