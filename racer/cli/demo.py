@@ -1,7 +1,11 @@
 """`racer demo`: the main job on the built-in default track, headless.
 
-1. train ``agents/quickstart`` (state observation, PPO) until a deterministic evaluation laps 3/3;
-2. evaluate it with DeepRacer's continuous evaluation (3 trials) and write its report PNGs;
+First the track's racing line and its lap-time bound (the fastest lap the car can drive), then:
+
+1. train ``agents/racing`` (state observation with the racing line: the racing expert's warm
+   start, then PPO) for a few minutes, until its 3-lap average stops improving;
+2. evaluate it with DeepRacer's continuous evaluation (3 trials of 3 laps), against the bound,
+   and write its report PNGs;
 3. train ``agents/camera`` (front camera, warm start by imitation, then PPO) until it laps;
 4. export it to a deploy bundle (ONNX + OpenVINO, parity-checked);
 5. drive the bundle through the car's runtime path (preprocess -> ONNX Runtime -> action) in the
@@ -19,11 +23,20 @@ import typer
 
 from racer.errors import ConfigError
 
-QUICKSTART = "agents/quickstart"
+RACING = "agents/racing"
 CAMERA = "agents/camera"
 
 
-def _train_until_lap(recipe: str, track: str | None, run: Path, minutes: float, bar: bool) -> Any:
+def _train(
+    recipe: str,
+    track: str | None,
+    run: Path,
+    minutes: float,
+    bar: bool,
+    until_lap: bool,
+    bound_s: float | None = None,
+) -> Any:
+    """Train ``recipe`` until it laps (``until_lap``) or until its plateau / ``minutes``."""
     from racer.train.config import load_agent
     from racer.train.pipeline import train
 
@@ -33,15 +46,23 @@ def _train_until_lap(recipe: str, track: str | None, run: Path, minutes: float, 
     deadline = time.perf_counter() + 60 * minutes
 
     def on_eval(result: Any) -> None:
+        laps = f"{result.laps}/{result.episodes} laps"
+        if result.laps == result.episodes and bound_s:
+            laps += (
+                f", average {result.mean_lap_time_s:.2f} s from rest "
+                f"({result.mean_lap_time_s / bound_s:.2f}x the bound)"
+            )
         typer.echo(
-            f"      evaluation at {result.steps} steps: {result.laps}/{result.episodes} laps, "
+            f"      evaluation at {result.steps} steps: {laps}, "
             f"progress {result.mean_progress:.0f}%"
         )
         if time.perf_counter() > deadline:
             typer.echo(f"      {minutes:g} min are up: stopping here")
             raise KeyboardInterrupt
 
-    result = train(cfg, out=run, progress_bar=bar, stop_after_laps=3, on_eval=on_eval)
+    result = train(
+        cfg, out=run, progress_bar=bar, stop_after_laps=3 if until_lap else None, on_eval=on_eval
+    )
     typer.echo(f"      trained {result.steps} steps in {result.wall_s:.0f} s -> {run}")
     if not (run / "best_model.zip").exists():
         raise ConfigError(f"{run}: training left no model")
@@ -52,14 +73,20 @@ def demo(
     track: Annotated[str | None, typer.Option(help="Track (default: the recipes', oval).")] = None,
     out: Annotated[Path | None, typer.Option(help="Folder for the runs (default runs/).")] = None,
     minutes: Annotated[float, typer.Option(help="Training time limit per agent.")] = 10.0,
+    race_minutes: Annotated[
+        float,
+        typer.Option(help="Training time of the racing agent (it stops earlier on a plateau)."),
+    ] = 3.0,
     camera: Annotated[
         bool, typer.Option(help="Also train, export and drive the camera agent.")
     ] = True,
     progress: Annotated[bool, typer.Option(help="Show the progress bars.")] = True,
 ) -> None:
-    """Train, evaluate and export on the default track (quickstart, then the camera agent)."""
+    """Race on the default track: the bound, a racing agent, then a camera agent to export."""
     from racer.evaluate import RaceConfig, evaluate, load_policy
     from racer.evaluate.report import summary_line
+    from racer.track import load_track, racing_line
+    from racer.train.config import load_agent
     from racer.train.pipeline import eval_track
     from racer.train.report import write_report
 
@@ -68,12 +95,21 @@ def demo(
     root = out or Path("runs")
     steps = 5 if camera else 2
 
-    run_q = root / f"demo-quickstart-{stamp}"
-    typer.echo(f"[1/{steps}] training {QUICKSTART} until it laps")
-    cfg_q = _train_until_lap(QUICKSTART, track, run_q, minutes, progress)
-    track_name = eval_track(cfg_q)
-    typer.echo(f"[2/{steps}] evaluating it on {track_name} (3 trials, DeepRacer rules)")
-    result = evaluate(load_policy(run_q), track_name, RaceConfig(trials=3))
+    track_name = track or eval_track(load_agent(RACING))
+    line = racing_line(load_track(track_name))
+    typer.echo(
+        f"track {track_name}: the racing line at the car's limits laps in "
+        f"{line.lap_time_s:.2f} s (the bound; the centre line at the same limits: "
+        f"{line.centerline_lap_time_s:.2f} s)"
+    )
+    run_q = root / f"demo-racing-{stamp}"
+    typer.echo(
+        f"[1/{steps}] training {RACING} (racing expert warm start, then PPO; "
+        f"up to {race_minutes:g} min)"
+    )
+    _train(RACING, track, run_q, race_minutes, progress, until_lap=False, bound_s=line.lap_time_s)
+    typer.echo(f"[2/{steps}] evaluating it on {track_name} (3 trials of 3 laps, DeepRacer rules)")
+    result = evaluate(load_policy(run_q), track_name, RaceConfig(trials=3, laps=3))
     for t in result.trials:
         laps = ", ".join(f"{x:.2f} s" for x in t.lap_times_s) or "none"
         typer.echo(
@@ -91,7 +127,7 @@ def demo(
 
     run_c = root / f"demo-camera-{stamp}"
     typer.echo(f"[3/{steps}] training {CAMERA} (front camera) until it laps")
-    _train_until_lap(CAMERA, track, run_c, minutes, progress)
+    _train(CAMERA, track, run_c, minutes, progress, until_lap=True, bound_s=line.lap_time_s)
     typer.echo(f"[4/{steps}] exporting it to a deploy bundle")
     exported = export_run(run_c)
     worst = max(p.max_abs_diff for p in exported.parity)

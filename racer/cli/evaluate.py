@@ -1,4 +1,4 @@
-"""`racer evaluate`: headless trials of a run folder or a bundle, DeepRacer's metrics."""
+"""`racer evaluate`: headless trials of a run folder, a bundle or a built-in driver."""
 
 from __future__ import annotations
 
@@ -44,15 +44,34 @@ BotsOpt = Annotated[int, typer.Option("--bots", help="Head-to-head: number of bo
 BotSpeedOpt = Annotated[
     float, typer.Option("--bot-speed", help="Head-to-head: bot speed, m/s.", min=0.0, max=4.0)
 ]
+#: The built-in drivers for help texts, as :data:`racer.evaluate.policies.EXPERTS` names them
+#: (written out so that ``racer --help`` does not import the car runtime; a test keeps it true).
+EXPERT_NAMES = "expert:racing-line | expert:centerline"
+
+
+def model_source(text: str) -> str | Path:
+    """A model argument: a built-in driver's name (``expert:...``) as given, else a path."""
+    from racer.evaluate.policies import EXPERT_PREFIX
+
+    return text if text.startswith(EXPERT_PREFIX) else Path(text)
 
 
 def evaluate(
     model: Annotated[
-        Path, typer.Argument(help="A run folder (runs/NAME) or a bundle (folder or .tar.gz).")
+        str,
+        typer.Argument(
+            help=(
+                "A run folder (runs/NAME), a bundle (folder or .tar.gz), or a built-in "
+                f"privileged driver: {EXPERT_NAMES}."
+            ),
+            show_default=False,
+        ),
     ],
     track: Annotated[
         str | None,
-        typer.Option("--track", "-t", help="Track name or file (default: the run's first track)."),
+        typer.Option(
+            "--track", "-t", help="Track name or file (default: a run's first track, else oval)."
+        ),
     ] = None,
     trials: Annotated[int, typer.Option(help="Trials, each from the start line.", min=1)] = (
         DEFAULT_TRIALS
@@ -100,7 +119,7 @@ def evaluate(
         from racer.track import load_track
 
         track_obj = load_track(track)
-    policy = load_policy(model)
+    policy = load_policy(model_source(model))
     try:
         if track is None:
             tracks = policy.tracks if isinstance(policy, Sb3Policy) else []

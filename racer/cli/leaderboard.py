@@ -1,4 +1,8 @@
-"""`racer leaderboard submit | show | html | run`: the SQLite leaderboard of bundle submissions."""
+"""`racer leaderboard submit | show | html | run`: the SQLite leaderboard of bundle submissions.
+
+``submit`` also takes a built-in driver (``expert:racing-line``, ``expert:centerline``): a
+reference row, evaluated under the same rules.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from typing import Annotated
 import typer
 
 from racer.cli.evaluate import (
+    EXPERT_NAMES,
     BotsOpt,
     BotSpeedOpt,
     BoxesOpt,
@@ -17,6 +22,7 @@ from racer.cli.evaluate import (
     RaceOpt,
     ResetLimitOpt,
     SeedOpt,
+    model_source,
 )
 from racer.evaluate.races import (
     DEFAULT_BOT_SPEED_MPS,
@@ -82,7 +88,16 @@ def _track_name(track: str) -> str:
 
 @app.command()
 def submit(
-    bundle: Annotated[Path, typer.Argument(help="The bundle: a folder or a .tar.gz.")],
+    bundle: Annotated[
+        str,
+        typer.Argument(
+            help=(
+                "The bundle: a folder or a .tar.gz; or a built-in privileged driver, recorded "
+                f"as a reference row: {EXPERT_NAMES}."
+            ),
+            show_default=False,
+        ),
+    ],
     track: TrackOpt,
     name: Annotated[str, typer.Option("--name", "-n", help="The racer's name on the board.")],
     db: DbOpt = None,
@@ -95,19 +110,30 @@ def submit(
     bots: BotsOpt = DEFAULT_BOTS,
     bot_speed: BotSpeedOpt = DEFAULT_BOT_SPEED_MPS,
 ) -> None:
-    """Run the official evaluation (3 consecutive laps) of a bundle and record it."""
-    from racer.evaluate.leaderboard import format_lap, validate_name
+    """Run the official evaluation (3 consecutive laps) of a bundle and record it.
+
+    A built-in driver (expert:racing-line, expert:centerline) is recorded the same way, its name
+    as the model and no checksum: a reference row (it reads the car's true pose).
+    """
+    from racer.evaluate.evaluator import lap_ratio
+    from racer.evaluate.leaderboard import format_lap, format_ratio, validate_name
     from racer.evaluate.leaderboard import submit as run_submit
 
     validate_name(name)
     cfg = _official(
         race, seed, offtrack_penalty, crash_penalty, reset_limit, boxes, bots, bot_speed
     )
-    out = run_submit(bundle, _track_name(track), name, db=_db(db), config=cfg)
+    out = run_submit(model_source(bundle), _track_name(track), name, db=_db(db), config=cfg)
     e = out.entry
+    ratio = lap_ratio(e.average_lap_s, out.bound_s)
+    vs_bound = (
+        f", {format_ratio(ratio)} the bound ({out.bound_s:.3f} s)"
+        if ratio is not None and out.bound_s is not None
+        else ""
+    )
     figure = (
         f"average of 3 laps {format_lap(e.average_lap_s)} s "
-        f"(laps {', '.join(format_lap(x) for x in e.lap_times_s)})"
+        f"(laps {', '.join(format_lap(x) for x in e.lap_times_s)}){vs_bound}"
         if e.complete
         else f"incomplete: {e.completion_percentage:.1f}% ({e.episode_status})"
     )
@@ -123,15 +149,36 @@ def show(
     db: DbOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
 ) -> None:
-    """Print the standings (each racer's best submission, DeepRacer's ranking)."""
-    from racer.evaluate.leaderboard import boards, format_lap, standings_rows
+    """Print the standings (each racer's best submission, DeepRacer's ranking).
+
+    Each board's title gives the track's lap-time bound and the ``vs bound`` column each
+    racer's average of 3 laps as a multiple of it. Rows of built-in drivers (expert:...) are
+    reference laps, noted under the table.
+    """
+    from racer.evaluate.leaderboard import (
+        REFERENCE_NOTE,
+        boards,
+        format_lap,
+        format_ratio,
+        is_expert,
+        standings_rows,
+        track_bound_s,
+    )
 
     all_boards = boards(_db(db), track=track)
+    bounds = {t: track_bound_s(t) for t, _ in all_boards}
     if as_json:
-        data = [
-            {"track": t, "race": r, "standings": standings_rows(b)}
-            for (t, r), b in all_boards.items()
-        ]
+        data = []
+        for (t, r), b in all_boards.items():
+            bound_s = bounds[t]
+            data.append(
+                {
+                    "track": t,
+                    "race": r,
+                    "bound_s": None if bound_s is None else round(bound_s, 4),
+                    "standings": standings_rows(b, bound_s),
+                }
+            )
         typer.echo(json.dumps(data, indent=2))
         return
     from rich.console import Console
@@ -145,17 +192,32 @@ def show(
         console.print("no submissions" + (f" on {track}" if track else ""))
         return
     for (t, r), board in all_boards.items():
-        table = Table(title=f"{escape(t)} - {escape(r)}")
-        for col in ("#", "racer", "model", "avg of 3 laps (s)", "best lap (s)", "completion %"):
+        bound_s = bounds[t]
+        bound = "bound -" if bound_s is None else f"bound {bound_s:.3f} s"
+        reference = any(is_expert(s.entry.model) for s in board)
+        table = Table(
+            title=f"{escape(t)} - {escape(r)} ({bound})",
+            caption=escape(REFERENCE_NOTE) if reference else None,
+        )
+        for col in (
+            "#",
+            "racer",
+            "model",
+            "avg of 3 laps (s)",
+            "vs bound",
+            "best lap (s)",
+            "completion %",
+        ):
             table.add_column(col, justify="left" if col in ("racer", "model") else "right")
         for col in ("off-tracks", "crashes", "resets", "submissions"):
             table.add_column(col, justify="right")
-        for row in standings_rows(board):
+        for row in standings_rows(board, bound_s):
             table.add_row(
                 str(row["rank"]),
                 escape(row["name"]),
                 escape(row["model"]),
                 format_lap(row["average_lap_s"]),
+                format_ratio(row["vs_bound"]),
                 format_lap(row["best_lap_s"]),
                 f"{row['completion_percentage']:.1f}",
                 str(row["off_track_count"]),

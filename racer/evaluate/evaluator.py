@@ -24,6 +24,7 @@ or ``crashed`` past the reset limit, ``time_up``), ``off_track_count``, ``crash_
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,6 +46,8 @@ from racer.errors import ConfigError
 from racer.evaluate.policies import Policy
 from racer.evaluate.races import RaceConfig, setup_race
 from racer.track import Track, load_track
+
+log = logging.getLogger(__name__)
 
 RESET_BACKOFF_M = 0.25  # after a crash, move the put-back point back by this much until clear, m
 RESET_CLEARANCE_M = 0.35  # free space between the put-back car's centre and an object's edge, m
@@ -159,6 +162,8 @@ class EvaluationResult:
         trials: the trials, in order.
         wall_s: wall-clock seconds the evaluation took.
         track_obj: the track (for plots).
+        bound_s: the track's lap-time bound in the driven direction (the fastest lap the car
+            can drive: :func:`racer.track.racing_line`), s; None when it could not be computed.
     """
 
     model: str
@@ -167,6 +172,7 @@ class EvaluationResult:
     trials: list[TrialResult]
     wall_s: float = 0.0
     track_obj: Track | None = field(default=None, repr=False)
+    bound_s: float | None = None
 
     def best_trial(self) -> TrialResult:
         """The best trial by the leaderboard's rule (see :func:`trial_rank_key`)."""
@@ -176,6 +182,16 @@ class EvaluationResult:
     def sim_s(self) -> float:
         """Simulated seconds driven over all trials."""
         return float(sum(t.sim_time_s for t in self.trials))
+
+    @property
+    def lap_ratio(self) -> float | None:
+        """The best trial's average lap over the bound ("gap to optimal", 1.0 = the bound).
+
+        The average is the leaderboard's figure: the requested consecutive laps (3 on the
+        leaderboard), or the single lap of a one-lap evaluation. None when the best trial is
+        incomplete or the bound is unknown.
+        """
+        return lap_ratio(self.best_trial().average_lap_s, self.bound_s)
 
     def summary(self) -> dict[str, Any]:
         """Figures over all trials."""
@@ -192,6 +208,8 @@ class EvaluationResult:
             "best_average_lap_s": (
                 None if best.average_lap_s is None else round(best.average_lap_s, 4)
             ),
+            "bound_s": None if self.bound_s is None else round(self.bound_s, 4),
+            "lap_ratio": None if self.lap_ratio is None else round(self.lap_ratio, 4),
             "mean_elapsed_time_in_milliseconds": int(
                 round(float(np.mean([t.elapsed_time_in_milliseconds for t in self.trials])))
             ),
@@ -210,6 +228,47 @@ class EvaluationResult:
             "summary": self.summary(),
             "trials": [{**t.metrics(), "layout": t.layout} for t in self.trials],
         }
+
+
+def lap_ratio(lap_s: float | None, bound_s: float | None) -> float | None:
+    """A lap time as a multiple of the track's bound (1.0 = the fastest possible lap).
+
+    Args:
+        lap_s: the lap time (or an average of laps), s; None for none.
+        bound_s: the track's lap-time bound, s; None when unknown.
+
+    Returns:
+        ``lap_s / bound_s``, or None when either is missing or the bound is not positive.
+    """
+    if lap_s is None or bound_s is None or not bound_s > 0.0:
+        return None
+    return float(lap_s) / float(bound_s)
+
+
+def lap_time_bound_s(track: Track) -> float | None:
+    """The fastest lap the simulated car can drive on ``track`` (as driven), or None.
+
+    The optimal racing line of :func:`racer.track.racing_line` (cached per track): a flying lap
+    on a loop, start to end from rest on an open track. Any failure to compute it is logged at
+    debug level and gives None, so that it never breaks an evaluation or a page.
+
+    Args:
+        track: the track in the driven direction (``track.reversed()`` for a reverse drive).
+
+    Returns:
+        The bound, s, or None.
+    """
+    try:
+        from racer.track.racing_line import racing_line
+
+        bound = float(racing_line(track).lap_time_s)
+    except Exception as exc:  # the bound is an extra: never fatal
+        log.debug("no lap-time bound for track %r: %s: %s", track.name, type(exc).__name__, exc)
+        return None
+    if not (math.isfinite(bound) and bound > 0.0):
+        log.debug("no lap-time bound for track %r: got %r", track.name, bound)
+        return None
+    return bound
 
 
 def trial_rank_key(t: TrialResult) -> tuple[int, float, int, int]:
@@ -286,13 +345,16 @@ class Evaluator:
 
         t0 = time.perf_counter()
         trials = [self.run_trial(k) for k in range(self.config.trials)]
+        wall_s = time.perf_counter() - t0
         return EvaluationResult(
             model=self.policy.name,
             track=self.track.name,
             config=self.config,
             trials=trials,
-            wall_s=time.perf_counter() - t0,
+            wall_s=wall_s,
             track_obj=self.track,
+            # Every trial drives the track forward (from the start line): its own bound.
+            bound_s=lap_time_bound_s(self.track),
         )
 
     def run_trial(self, trial: int) -> TrialResult:
@@ -466,5 +528,7 @@ __all__ = [
     "Evaluator",
     "TrialResult",
     "evaluate",
+    "lap_ratio",
+    "lap_time_bound_s",
     "trial_rank_key",
 ]

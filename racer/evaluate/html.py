@@ -2,7 +2,10 @@
 
 Per board (track and race format) it shows a table of the standings and a map of the track drawn
 as inline SVG from the track's borders and centre line, with each racer's best lap line in the
-colour of the racer's swatch in the table. Every text from the database is HTML-escaped.
+colour of the racer's swatch in the table. Each board names the track's lap-time bound (the
+fastest lap the simulated car can drive) and each row shows the racer's average of 3 laps as a
+multiple of it (``vs bound``); a note under the table marks the built-in drivers' reference rows
+(``expert:...``). Every text from the database is HTML-escaped.
 """
 
 from __future__ import annotations
@@ -18,7 +21,16 @@ from typing import Any
 import numpy as np
 
 from racer.errors import RacerError
-from racer.evaluate.leaderboard import Standing, boards, format_lap
+from racer.evaluate.leaderboard import (
+    REFERENCE_NOTE,
+    Standing,
+    boards,
+    format_lap,
+    format_ratio,
+    is_expert,
+    standings_rows,
+    track_bound_s,
+)
 from racer.track import Track, load_track
 
 SVG_WIDTH_PX = 560  # map width on the page
@@ -54,6 +66,7 @@ tr.incomplete td { color: #888; }
           margin-right: 6px; vertical-align: middle; }
 svg { background: #c9c9c9; border-radius: 6px; }
 .note { color: #666; font-size: 13px; }
+.bound { color: #444; font-size: 14px; margin: 0 0 8px 0; }
 """
 
 
@@ -146,6 +159,8 @@ def _line_array(points: Sequence[tuple[float | None, float | None]]) -> np.ndarr
 def _board_html(track_name: str, race: str, board: Sequence[Standing]) -> str:
     rows = []
     lines: list[tuple[str, np.ndarray]] = []
+    bound_s = track_bound_s(track_name)
+    ratios = [row["vs_bound"] for row in standings_rows(board, bound_s)]
     for i, s in enumerate(board):
         e = s.entry
         colour = PALETTE[i % len(PALETTE)]
@@ -160,6 +175,7 @@ def _board_html(track_name: str, race: str, board: Sequence[Standing]) -> str:
             f'<td class="name">{swatch}{html.escape(e.name)}</td>'
             f'<td class="model">{html.escape(e.model)}</td>'
             f"<td>{format_lap(e.average_lap_s)}</td>"
+            f"<td>{format_ratio(ratios[i])}</td>"
             f"<td>{format_lap(e.best_lap_s)}</td>"
             f"<td>{e.completion_percentage:.1f}</td>"
             f"<td>{e.off_track_count}</td>"
@@ -170,12 +186,16 @@ def _board_html(track_name: str, race: str, board: Sequence[Standing]) -> str:
         )
     table = (
         '<table><thead><tr><th>#</th><th class="name">racer</th>'
-        '<th class="model">model</th><th>avg of 3 laps (s)</th><th>best lap (s)</th>'
+        '<th class="model">model</th><th>avg of 3 laps (s)</th>'
+        '<th title="average of 3 laps over the track\'s lap-time bound">vs bound</th>'
+        "<th>best lap (s)</th>"
         "<th>completion %</th><th>off-tracks</th><th>crashes</th><th>resets</th>"
         "<th>submissions</th><th>submitted (UTC)</th></tr></thead><tbody>"
         + "".join(rows)
         + "</tbody></table>"
     )
+    if any(is_expert(s.entry.model) for s in board):
+        table = f'<div>{table}<p class="note">{html.escape(REFERENCE_NOTE)}.</p></div>'
     try:
         track = load_track(track_name)
         figure = track_svg(track, lines)
@@ -184,7 +204,13 @@ def _board_html(track_name: str, race: str, board: Sequence[Standing]) -> str:
             f'<p class="note">track {html.escape(track_name)} is not installed here: no map</p>'
         )
     title = f"{html.escape(track_name)} &middot; {html.escape(race)}"
-    return f'<section><h2>{title}</h2><div class="board">{table}{figure}</div></section>'
+    bound = (
+        f'<p class="bound">Lap-time bound {bound_s:.3f} s: the fastest lap the simulated car '
+        "can drive here (the optimal racing line at the car's limits).</p>"
+        if bound_s is not None
+        else '<p class="bound">Lap-time bound: not available for this track.</p>'
+    )
+    return f'<section><h2>{title}</h2>{bound}<div class="board">{table}{figure}</div></section>'
 
 
 def render_html(db: str | Path, title: str = "racer leaderboard") -> str:

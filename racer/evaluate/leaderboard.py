@@ -8,16 +8,24 @@ row at all.
 
 Submissions are deploy bundles (:mod:`racer.car.bundle`): verified (sizes, checksums, metadata,
 the ONNX graph's inputs and outputs) and self-tested on their golden inputs, then run with ONNX
-Runtime. Nothing submitted is ever unpickled.
+Runtime. Nothing submitted is ever unpickled. The built-in drivers (``expert:racing-line``,
+``expert:centerline``: :data:`racer.evaluate.policies.EXPERTS`) can be submitted too, as
+reference rows: evaluated under the same rules and recorded in the same row format, with the
+driver's name as the model and no checksum (they read the car's true pose: not deployable).
 
 Ranking (DeepRacer's rules), per track and race format: each racer's best submission counts;
 complete submissions (all 3 consecutive laps driven) rank first by the average of those laps
 (penalties included, lower is better), off-tracks breaking ties, then the earlier submission;
 incomplete ones rank after them by completion (higher is better), then off-tracks.
+
+Each board also shows every racer's average as a multiple of the track's lap-time bound (the
+fastest lap the simulated car can drive, :func:`racer.track.racing_line`): computed when shown,
+from the recorded average and the track installed here, never stored, so old files need nothing.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import multiprocessing
@@ -35,9 +43,10 @@ import numpy as np
 
 from racer.car.bundle import METADATA, is_archive, load_bundle
 from racer.errors import ConfigError, RacerError
-from racer.evaluate.evaluator import METRIC_NAMES
-from racer.evaluate.policies import BundlePolicy, bundle_label
+from racer.evaluate.evaluator import METRIC_NAMES, lap_ratio, lap_time_bound_s
+from racer.evaluate.policies import EXPERT_PREFIX, BundlePolicy, bundle_label, expert_policy
 from racer.evaluate.races import LEADERBOARD_LAPS, RaceConfig, RaceFormat
+from racer.track import load_track
 
 if TYPE_CHECKING:  # the simulator is imported only when something is evaluated
     from racer.evaluate.evaluator import EvaluationResult, TrialResult
@@ -98,8 +107,9 @@ class Entry:
         track: the track's name.
         race: the race format (``time-trial`` ...).
         name: the racer's name.
-        model: the bundle's name.
-        bundle_sha256: sha256 of the bundle's ``metadata.json`` (which lists every file's sha256).
+        model: the bundle's name, or the built-in driver's (``expert:racing-line``).
+        bundle_sha256: sha256 of the bundle's ``metadata.json`` (which lists every file's sha256);
+            empty for a built-in driver.
         complete: all laps driven.
         average_lap_s: average of the consecutive laps, penalties included (None if incomplete).
         best_lap_s: fastest lap (None without a lap).
@@ -455,8 +465,8 @@ def entry_from_result(result: EvaluationResult, name: str, model: str, bundle_sh
     Args:
         result: the official evaluation.
         name: the racer's name.
-        model: the bundle's name.
-        bundle_sha256: sha256 of the bundle's ``metadata.json``.
+        model: the bundle's name, or the built-in driver's.
+        bundle_sha256: sha256 of the bundle's ``metadata.json`` (empty for a built-in driver).
 
     Returns:
         The entry (not yet recorded).
@@ -493,6 +503,7 @@ class SubmitOutcome:
         rank: the racer's rank on the board after recording.
         board_size: racers on the board.
         wall_s: seconds the evaluation took.
+        bound_s: the track's lap-time bound, s (None when unknown).
     """
 
     row_id: int
@@ -500,6 +511,7 @@ class SubmitOutcome:
     rank: int
     board_size: int
     wall_s: float
+    bound_s: float | None = None
 
 
 def evaluate_bundle(
@@ -535,6 +547,46 @@ def evaluate_bundle(
     return result, label, digest
 
 
+#: Under a board that holds built-in drivers' rows (``show`` and the HTML page).
+REFERENCE_NOTE = (
+    f"{EXPERT_PREFIX}* rows are built-in drivers recorded for reference: they read the car's "
+    "true pose, so they are not deployable models"
+)
+
+
+def is_expert(source: str | Path) -> bool:
+    """Whether a submission or a recorded model names a built-in driver (``expert:...``)."""
+    return str(source).startswith(EXPERT_PREFIX)
+
+
+def evaluate_submission(
+    source: str | Path, track: str, config: RaceConfig
+) -> tuple[EvaluationResult, str, str]:
+    """Evaluate a bundle (:func:`evaluate_bundle`) or a built-in driver (nothing recorded).
+
+    Args:
+        source: the bundle folder or ``.tar.gz``, or ``expert:racing-line`` /
+            ``expert:centerline``.
+        track: the track.
+        config: the race settings.
+
+    Returns:
+        ``(result, model label, sha256 of metadata.json)``; a built-in driver's label is its
+        name and its sha256 is empty.
+
+    Raises:
+        RacerError: a bad bundle or an unknown built-in driver.
+    """
+    if not is_expert(source):
+        return evaluate_bundle(source, track, config)
+    from racer.evaluate.evaluator import Evaluator
+
+    policy = expert_policy(str(source))
+    with Evaluator(policy, track, config) as ev:
+        result = ev.run()
+    return result, policy.name, ""
+
+
 def submit(
     bundle_path: str | Path,
     track: str,
@@ -545,7 +597,8 @@ def submit(
     """Run the official evaluation of a bundle and record it (the evaluation comes first).
 
     Args:
-        bundle_path: the bundle folder or ``.tar.gz``.
+        bundle_path: the bundle folder or ``.tar.gz``, or a built-in driver's name
+            (``expert:racing-line``, ``expert:centerline``): a reference row.
         track: the track.
         name: the racer's name.
         db: the SQLite file (default: :func:`default_db`).
@@ -555,18 +608,21 @@ def submit(
         The outcome.
 
     Raises:
-        RacerError: a bad bundle, name, track or database; nothing is recorded.
+        RacerError: a bad bundle, driver name, racer name, track or database; nothing is
+            recorded.
     """
     name = validate_name(name)
     db_path = Path(db) if db is not None else default_db()
     cfg = config or official_config()
     t0 = time.perf_counter()
-    result, label, digest = evaluate_bundle(bundle_path, track, cfg)
+    result, label, digest = evaluate_submission(bundle_path, track, cfg)
     entry = entry_from_result(result, name, label, digest)
     row_id = record(db_path, entry)
     board = rank(entries(db_path, track=entry.track, race=entry.race))
     place = next((s.rank for s in board if s.entry.name == name), len(board))
-    return SubmitOutcome(row_id, entry, place, len(board), time.perf_counter() - t0)
+    return SubmitOutcome(
+        row_id, entry, place, len(board), time.perf_counter() - t0, bound_s=result.bound_s
+    )
 
 
 @dataclass
@@ -617,8 +673,9 @@ def _submit_one(path: str, track: str, db: str, config: dict[str, Any]) -> RunOu
     except Exception as exc:  # a broken bundle must not stop the others
         return RunOutcome(p, False, f"unexpected {type(exc).__name__}: {exc}")
     e = out.entry
+    ratio = lap_ratio(e.average_lap_s, out.bound_s)
     figure = (
-        f"average lap {e.average_lap_s:.3f} s"
+        f"average lap {e.average_lap_s:.3f} s" + ("" if ratio is None else f" ({ratio:.2f}x bound)")
         if e.average_lap_s is not None
         else f"{e.completion_percentage:.1f}% complete"
     )
@@ -689,15 +746,43 @@ def format_lap(value: float | None) -> str:
     return "-" if value is None or not math.isfinite(value) else f"{value:.3f}"
 
 
-def standings_rows(board: Sequence[Standing]) -> list[dict[str, Any]]:
+def format_ratio(ratio: float | None) -> str:
+    """A ratio to the bound for tables: ``1.11x`` or ``-``."""
+    return "-" if ratio is None or not math.isfinite(ratio) else f"{ratio:.2f}x"
+
+
+@functools.lru_cache(maxsize=64)
+def track_bound_s(track: str) -> float | None:
+    """The lap-time bound of a board's track, by the name recorded on the board, or None.
+
+    The track is loaded here (a name, a user-library name or a path) and driven forward, as
+    the official evaluation drives it. None when it is not installed here or has no bound.
+    Cached per name for the life of the process.
+
+    Args:
+        track: the recorded track name.
+
+    Returns:
+        The bound, s, or None.
+    """
+    try:
+        loaded = load_track(track)
+    except RacerError:
+        return None
+    return lap_time_bound_s(loaded)
+
+
+def standings_rows(board: Sequence[Standing], bound_s: float | None = None) -> list[dict[str, Any]]:
     """Table rows for a board (shared by ``show`` and the HTML page).
 
     Args:
         board: the standings.
+        bound_s: the track's lap-time bound (:func:`track_bound_s`), s; None when unknown.
 
     Returns:
-        One dict per racer: rank, name, model, average_lap_s, best_lap_s, completion,
-        off_track_count, crash_count, reset_count, submissions, submitted_utc.
+        One dict per racer: rank, name, model, average_lap_s, vs_bound (the average over the
+        bound, None without either), best_lap_s, completion, off_track_count, crash_count,
+        reset_count, submissions, submitted_utc.
     """
     return [
         {
@@ -705,6 +790,7 @@ def standings_rows(board: Sequence[Standing]) -> list[dict[str, Any]]:
             "name": s.entry.name,
             "model": s.entry.model,
             "average_lap_s": s.entry.average_lap_s,
+            "vs_bound": _rounded(lap_ratio(s.entry.average_lap_s, bound_s)),
             "best_lap_s": s.entry.best_lap_s,
             "completion_percentage": s.entry.completion_percentage,
             "off_track_count": s.entry.off_track_count,
@@ -715,3 +801,7 @@ def standings_rows(board: Sequence[Standing]) -> list[dict[str, Any]]:
         }
         for s in board
     ]
+
+
+def _rounded(value: float | None, digits: int = 4) -> float | None:
+    return None if value is None else round(value, digits)

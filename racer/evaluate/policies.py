@@ -408,7 +408,7 @@ def expert_policy(name: str) -> Policy:
     if kind == "racing-line":
         return ExpertPolicy(name=EXPERT_PREFIX + kind)
     if kind == "centerline":
-        return FollowerPolicy(name=EXPERT_PREFIX + kind)
+        return FollowerPolicy(action_space=FULL_ACTION_SPACE, name=EXPERT_PREFIX + kind)
     import difflib
 
     near = difflib.get_close_matches(kind, list(EXPERTS), n=1)

@@ -1,8 +1,15 @@
-"""Outputs of an evaluation: a rich table, ``results.json`` and a PNG of the driven lines."""
+"""Outputs of an evaluation: a rich table, ``results.json`` and PNGs of the driven lines.
+
+``trajectories.png`` draws every trial's line on the track; ``racing_line.png`` draws the best
+trial's fastest lap (coloured by speed) over the track's optimal racing line (thin, dashed), and
+its speed against the optimal speed profile over the centre-line distance, titled with the lap
+time, the track's lap-time bound and their ratio ("gap to optimal").
+"""
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import tempfile
 from pathlib import Path
@@ -10,19 +17,45 @@ from typing import Any
 
 import numpy as np
 
-from racer.evaluate.evaluator import EvaluationResult
+from racer.env.race_env import DT_S
+from racer.evaluate.evaluator import EvaluationResult, lap_ratio
+from racer.evaluate.leaderboard import format_ratio
 from racer.track import plot_track
+from racer.track.plot import lap_vs_bound, plot_lap_vs_line
+
+log = logging.getLogger(__name__)
 
 RESULTS_JSON = "results.json"
 TRAJECTORIES_PNG = "trajectories.png"
+RACING_LINE_PNG = "racing_line.png"
 
 
 def _fmt_s(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
 
 
+def bound_text(lap_s: float | None, bound_s: float | None) -> str:
+    """``6.120 s = 1.11x the bound (5.510 s)``; without a bound just the lap, ``-`` without a lap.
+
+    Args:
+        lap_s: the lap time (or average), s.
+        bound_s: the track's lap-time bound, s.
+
+    Returns:
+        The text.
+    """
+    if lap_s is None:
+        return "-" if bound_s is None else f"- (bound {bound_s:.3f} s)"
+    if lap_ratio(lap_s, bound_s) is None or bound_s is None:
+        return f"{lap_s:.3f} s"
+    return lap_vs_bound(lap_s, bound_s)
+
+
 def results_table(result: EvaluationResult) -> Any:
     """A :class:`rich.table.Table` with one row per trial and DeepRacer's metric names.
+
+    The title gives the track's lap-time bound and the ``vs bound`` column each trial's
+    average lap as a multiple of it.
 
     Args:
         result: the evaluation.
@@ -39,6 +72,7 @@ def results_table(result: EvaluationResult) -> Any:
             f"{escape(result.model)} on {escape(result.track)}: {cfg.race.value}, "
             f"{cfg.laps} lap(s) x {cfg.trials} trial(s), "
             f"off-track penalty {cfg.offtrack_penalty_s:g} s"
+            + ("" if result.bound_s is None else f", lap-time bound {result.bound_s:.3f} s")
         )
     )
     for name, justify in (
@@ -48,6 +82,7 @@ def results_table(result: EvaluationResult) -> Any:
         ("elapsed_time_in_milliseconds", "right"),
         ("lap_times_s", "left"),
         ("average_lap_s", "right"),
+        ("vs bound", "right"),
         ("off_track_count", "right"),
         ("crash_count", "right"),
         ("reset_count", "right"),
@@ -61,6 +96,7 @@ def results_table(result: EvaluationResult) -> Any:
             str(t.elapsed_time_in_milliseconds),
             ", ".join(f"{x:.3f}" for x in t.lap_times_s) or "-",
             _fmt_s(t.average_lap_s),
+            format_ratio(lap_ratio(t.average_lap_s, result.bound_s)),
             str(t.off_track_count),
             str(t.crash_count),
             str(t.reset_count),
@@ -69,12 +105,17 @@ def results_table(result: EvaluationResult) -> Any:
 
 
 def summary_line(result: EvaluationResult) -> str:
-    """One line: completed trials, best average and lap, speed as a multiple of real time."""
+    """One line: completed trials, best average lap against the track's bound, best lap, speed.
+
+    For example ``1/1 trials complete, best average lap 6.120 s = 1.11x the bound (5.510 s),
+    best lap 6.050 s, mean completion 100.0%, 212.3x real time``.
+    """
     s = result.summary()
     rt = s["realtime_factor"]
     return (
         f"{s['complete_trials']}/{s['trials']} trials complete, best average lap "
-        f"{_fmt_s(s['best_average_lap_s'])} s, best lap {_fmt_s(s['best_lap_s'])} s, "
+        f"{bound_text(s['best_average_lap_s'], result.bound_s)}, "
+        f"best lap {_fmt_s(s['best_lap_s'])} s, "
         f"mean completion {s['mean_completion_percentage']:.1f}%"
         + (f", {rt:.1f}x real time" if rt else "")
     )
@@ -126,19 +167,97 @@ def plot_trajectories(result: EvaluationResult, path: str | Path) -> Path:
     return plot_track(result.track_obj, path, trajectories=lines, title=title)
 
 
+def point_speeds(xy: np.ndarray, dt_s: float = DT_S) -> np.ndarray:
+    """Speed at each point of a line sampled every ``dt_s`` (NaN rows: put-backs), m/s.
+
+    The mean of the speeds over the segments before and after each point (one of them at the
+    ends and next to a put-back); NaN at NaN rows.
+
+    Args:
+        xy: ``(M, 2)`` positions, m.
+        dt_s: the sampling period, s.
+
+    Returns:
+        ``(M,)`` speeds.
+    """
+    pts = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
+    if len(pts) < 2:
+        return np.full(len(pts), np.nan)
+    seg = np.linalg.norm(np.diff(pts, axis=0), axis=1) / dt_s  # NaN across put-backs
+    before = np.concatenate(([np.nan], seg))
+    after = np.concatenate((seg, [np.nan]))
+    both = np.stack((before, after))
+    count = np.isfinite(both).sum(axis=0)
+    total = np.where(np.isfinite(both), both, 0.0).sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        speed = np.where(count > 0, total / np.maximum(count, 1), np.nan)
+    speed[~np.isfinite(pts).all(axis=1)] = np.nan
+    return speed
+
+
+def plot_racing_line(result: EvaluationResult, path: str | Path) -> Path | None:
+    """Draw the best trial's fastest lap over the track's optimal line.
+
+    The lap is the fastest completed lap of the best trial, or the trial's whole line when it
+    completed none; drawn by :func:`racer.track.plot.plot_lap_vs_line`, titled with the model
+    and the track, the lap against the bound and, over several laps, the trial's average.
+
+    Args:
+        result: the evaluation (its ``track_obj`` must be set, as :meth:`Evaluator.run` does).
+        path: the output PNG.
+
+    Returns:
+        The path written, or None when the track has no racing line (nothing written then).
+    """
+    track = result.track_obj
+    if track is None:
+        raise ValueError("the result carries no track to draw")
+    try:
+        from racer.track.racing_line import racing_line
+
+        line = racing_line(track)  # cached: the one the bound came from
+    except Exception as exc:  # the plot is an extra: never fatal
+        log.debug("no racing line for %r: %s: %s", track.name, type(exc).__name__, exc)
+        return None
+    best = result.best_trial()
+    lap = best.best_lap_line()
+    note = None
+    if lap is not None and best.laps > 1 and best.average_lap_s is not None:
+        ratio = format_ratio(lap_ratio(best.average_lap_s, float(line.lap_time_s)))
+        note = f"average of {best.laps} laps {best.average_lap_s:.3f} s = {ratio}"
+    xy = best.trajectory if lap is None else lap  # no complete lap: the trial's whole line
+    return plot_lap_vs_line(
+        track,
+        line,
+        xy,
+        point_speeds(xy),
+        path,
+        driver=f"{result.model} on {result.track}",
+        lap_s=None if lap is None else best.best_lap_s,
+        completion_pct=best.completion_percentage,
+        note=note,
+    )
+
+
 def write_outputs(result: EvaluationResult, out_dir: str | Path) -> dict[str, Path]:
-    """Write ``results.json`` and ``trajectories.png`` into ``out_dir``.
+    """Write ``results.json``, ``trajectories.png`` and ``racing_line.png`` into ``out_dir``.
+
+    ``racing_line.png`` is left out when the track has no racing line.
 
     Args:
         result: the evaluation.
         out_dir: the folder (created when missing).
 
     Returns:
-        ``{"results": path, "trajectories": path}``.
+        ``{"results": path, "trajectories": path, "racing_line": path}``.
     """
     folder = Path(out_dir)
     folder.mkdir(parents=True, exist_ok=True)
-    return {
+    written = {
         "results": write_results_json(result, folder / RESULTS_JSON),
         "trajectories": plot_trajectories(result, folder / TRAJECTORIES_PNG),
     }
+    racing = plot_racing_line(result, folder / RACING_LINE_PNG)
+    if racing is not None:
+        written["racing_line"] = racing
+    return written

@@ -1,6 +1,12 @@
 """Drawing a track (and optionally trajectories, or a racing line, on it) to an image file.
 
-matplotlib is imported inside :func:`plot_track` / :func:`plot_racing_line` with the Agg backend, so importing
+- :func:`plot_track`: the road, optionally with driven lines (coloured by speed when given);
+- :func:`plot_racing_line`: the optimal racing line on the road, coloured by its speed profile;
+- :func:`plot_lap_vs_line`: a driven lap over the racing line, and its speed against the
+  line's profile, titled with the lap time against the lap-time bound (:func:`lap_vs_bound`);
+  the evaluation report and the training report both draw their ``racing_line.png`` with it.
+
+matplotlib is imported inside the plotting functions with the Agg backend, so importing
 :mod:`racer.track` stays light and works on machines without a display.
 """
 
@@ -25,6 +31,7 @@ FLOOR_COLOR = "#cfd8c4"  # pale floor around the road
 CENTER_COLOR = "#f2c21b"  # dashed yellow centre line
 _N_ARROWS = 4  # direction arrows along the lap
 _DPI = 150
+_LAP_DPI = 110  # the two-panel lap-vs-line figure: 1430 x 605 px
 
 
 def plot_track(
@@ -264,3 +271,167 @@ def plot_racing_line(
     finally:
         plt.close(fig)
     return out
+
+
+def lap_vs_bound(lap_s: float, bound_s: float) -> str:
+    """A lap time against the track's lap-time bound: ``6.120 s = 1.11x the bound (5.510 s)``.
+
+    Args:
+        lap_s: the lap time (or an average of laps), s.
+        bound_s: the bound (:attr:`racer.track.RacingLine.lap_time_s`), s; without a usable
+            one (not finite, not positive) the text is the lap time alone.
+
+    Returns:
+        The text.
+    """
+    if not (np.isfinite(bound_s) and bound_s > 0.0):
+        return f"{lap_s:.3f} s"
+    return f"{lap_s:.3f} s = {lap_s / bound_s:.2f}x the bound ({bound_s:.3f} s)"
+
+
+def plot_lap_vs_line(
+    track: Track,
+    line: RacingLine,
+    lap_xy: ArrayLike,
+    lap_speed_mps: ArrayLike,
+    path: str | os.PathLike[str],
+    *,
+    driver: str,
+    lap_name: str = "lap",
+    lap_s: float | None = None,
+    completion_pct: float | None = None,
+    note: str | None = None,
+) -> Path:
+    """Draw a driven lap over the optimal racing line, and its speed against the line's profile.
+
+    Left: the road's borders, the racing line thin and dashed, the driven lap coloured by
+    speed. Right: speed over the centre-line distance, the driven lap against the line's speed
+    profile (NaN rows of the lap, and its wrap past the start line, break the curve).
+
+    The title is built from the pieces, the bound being the line's lap time:
+    ``DRIVER: best LAP_NAME 6.120 s = 1.11x the bound (5.510 s); NOTE`` for a timed lap,
+    ``DRIVER: no complete LAP_NAME (40.0%); bound 5.510 s`` for a partial one, and
+    ``DRIVER: no LAP_NAME yet; bound 5.510 s`` for none (empty ``lap_xy``).
+
+    Args:
+        track: the track, in the driven direction.
+        line: its racing line (:func:`racer.track.racing_line`).
+        lap_xy: ``(M, 2)`` the driven points, m; may be empty; NaN rows where the car was put
+            back.
+        lap_speed_mps: ``(M,)`` the speed at each point, m/s.
+        path: output file (PNG, SVG, PDF: by the file's suffix); its folder is created.
+        driver: who drove, first in the title (``"model on oval"``, a run's name).
+        lap_name: what the lap is (``"lap"``, ``"evaluation lap"``).
+        lap_s: the lap's time, s; None when the lap was not completed.
+        completion_pct: how much of the lap was driven, percent, when it was not completed.
+        note: more text after the lap time (for example the average of several laps).
+
+    Returns:
+        The path written.
+
+    Raises:
+        MissingDependencyError: matplotlib is not installed.
+    """
+    plt = _pyplot()
+    from matplotlib.collections import LineCollection
+
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    xy = np.asarray(lap_xy, dtype=np.float64).reshape(-1, 2)
+    v = np.asarray(lap_speed_mps, dtype=np.float64).reshape(-1)
+    opt_xy = np.asarray(line.xy, dtype=np.float64)
+    opt_v = np.asarray(line.speed_mps, dtype=np.float64)
+    finite_v = v[np.isfinite(v)]
+    vmax = max(float(np.max(opt_v)), float(finite_v.max()) if finite_v.size else 0.0, 0.1)
+    vmin = min(float(np.min(opt_v)), float(finite_v.min()) if finite_v.size else vmax)
+    norm = plt.Normalize(vmin, max(vmax, vmin + 1e-6))  # the colours span the speeds seen
+
+    def loop(a: np.ndarray) -> np.ndarray:
+        return np.vstack((a, a[:1])) if track.closed else a
+
+    fig, (ax_map, ax_v) = plt.subplots(
+        1, 2, figsize=(13.0, 5.5), gridspec_kw={"width_ratios": [1.15, 1.0]}
+    )
+    try:
+        for border in (track.left, track.right):
+            b = loop(border)
+            ax_map.plot(b[:, 0], b[:, 1], color="0.45", lw=1.2)
+        o = loop(opt_xy)
+        ax_map.plot(
+            o[:, 0], o[:, 1], color="black", lw=0.9, ls=(0, (4, 3)), label="optimal line", zorder=4
+        )
+        if len(xy) > 1:
+            segs = np.stack((xy[:-1], xy[1:]), axis=1)
+            seg_v = 0.5 * (v[:-1] + v[1:])
+            keep = np.isfinite(segs).all(axis=(1, 2)) & np.isfinite(seg_v)
+            if keep.any():
+                lc = LineCollection(
+                    list(segs[keep]), cmap="plasma", norm=norm, linewidths=2.2, zorder=5
+                )
+                lc.set_array(seg_v[keep])
+                ax_map.add_collection(lc)
+                fig.colorbar(lc, ax=ax_map, shrink=0.8, label="driven speed (m/s)")
+                ax_map.plot([], [], color=plt.get_cmap("plasma")(0.6), lw=2.2, label="driven lap")
+        ax_map.legend(loc="upper right", fontsize=8)
+        ax_map.set_aspect("equal")
+        ax_map.autoscale_view()
+        ax_map.set_xlabel("x (m)")
+        ax_map.set_ylabel("y (m)")
+
+        center_s = np.asarray(line.center_s_m, dtype=np.float64)
+        order = np.argsort(center_s)
+        ax_v.plot(
+            center_s[order],
+            opt_v[order],
+            color="black",
+            lw=1.0,
+            ls=(0, (4, 3)),
+            label="optimal profile",
+        )
+        if len(xy):
+            ax_v.plot(_centre_distance(track, xy), v, color="tab:orange", lw=1.4, label="driven")
+        ax_v.set_xlim(0.0, float(track.length))
+        ax_v.set_ylim(0.0, 1.08 * vmax)
+        ax_v.set_xlabel("centre-line distance from the start (m)")
+        ax_v.set_ylabel("speed (m/s)")
+        ax_v.grid(alpha=0.3)
+        ax_v.legend(loc="lower right", fontsize=8)
+        bound_s = float(line.lap_time_s)
+        fig.suptitle(_lap_title(driver, lap_name, lap_s, bound_s, completion_pct, len(xy), note))
+        fig.tight_layout()
+        fig.savefig(out, dpi=_LAP_DPI)
+    finally:
+        plt.close(fig)
+    return out
+
+
+def _lap_title(
+    driver: str,
+    lap_name: str,
+    lap_s: float | None,
+    bound_s: float,
+    completion_pct: float | None,
+    points: int,
+    note: str | None,
+) -> str:
+    """The title of :func:`plot_lap_vs_line` (see there)."""
+    if lap_s is not None:
+        head = f"best {lap_name} {lap_vs_bound(lap_s, bound_s)}" + (f"; {note}" if note else "")
+    elif points == 0:
+        head = f"no {lap_name} yet; bound {bound_s:.3f} s"
+    else:
+        done = "" if completion_pct is None else f" ({completion_pct:.1f}%)"
+        head = f"no complete {lap_name}{done}; bound {bound_s:.3f} s"
+    return f"{driver}: {head}"
+
+
+def _centre_distance(track: Track, xy: np.ndarray) -> np.ndarray:
+    """Centre-line arc length of each point, NaN where a curve must break (put-back, wrap)."""
+    s = np.full(len(xy), np.nan)
+    ok = np.isfinite(xy).all(axis=1)
+    if ok.any():
+        s[ok] = np.asarray(track.project(xy[ok]).s, dtype=np.float64)
+    if track.closed and len(s) > 1:
+        # Break the curve where it wraps past the start line (a jump of over half a lap).
+        s[np.flatnonzero(np.abs(np.diff(s)) > 0.5 * float(track.length)) + 1] = np.nan
+    return s

@@ -305,6 +305,7 @@ class EvalResult:
     mean_progress: float
     lap_times_s: list[float] = field(default_factory=list)
     trajectories: list[np.ndarray] = field(default_factory=list)  # (T, 3): x, y, speed
+    episode_lap_times_s: list[float] = field(default_factory=list)  # per episode, NaN: no lap
 
     @property
     def mean_lap_time_s(self) -> float:
@@ -325,7 +326,7 @@ def evaluate_policy_laps(
 ) -> EvalResult:
     """Drive ``episodes`` deterministic laps from evenly spaced start points of ``env``'s track."""
     length = env.unwrapped.track.length
-    progress, lap_times, trajs = [], [], []
+    progress, lap_times, trajs, per_episode = [], [], [], []
     for k in range(episodes):
         obs, _ = env.reset(seed=k, options={"start_s": k * length / episodes, "reverse": False})
         rows: list[tuple[float, float, float]] = []
@@ -341,6 +342,7 @@ def evaluate_policy_laps(
         progress.append(float(info["progress"]))
         if info["episode_status"] == "lap_complete":
             lap_times.append(float(info["lap_time_s"]))
+        per_episode.append(lap_times[-1] if info["episode_status"] == "lap_complete" else np.nan)
         trajs.append(np.asarray(rows, dtype=np.float32))
     return EvalResult(
         steps=steps,
@@ -349,6 +351,7 @@ def evaluate_policy_laps(
         mean_progress=float(np.mean(progress)),
         lap_times_s=lap_times,
         trajectories=trajs,
+        episode_lap_times_s=per_episode,
     )
 
 
@@ -427,6 +430,7 @@ class EvalCallback(BaseCallback):
             np.savez_compressed(
                 self.run_dir / "best_trajectories.npz",
                 *result.trajectories,
+                lap_time_s=np.asarray(result.episode_lap_times_s, dtype=np.float64),
             )
         with open(self.csv_path, "a", newline="") as fh:
             csv.writer(fh).writerow(

@@ -4,6 +4,9 @@
   with the deterministic evaluations (eval.csv) on the progress panel;
 - ``lap_times.png``: the time of every completed training lap (simtrace), with a running best;
 - ``trajectories.png``: the track with the best evaluation's laps, coloured by speed;
+- ``racing_line.png``: the best evaluation's fastest lap (coloured by speed) over the track's
+  optimal racing line (thin, dashed), and its speed against the optimal profile over the
+  centre-line distance, titled with the lap time, the track's lap-time bound and their ratio;
 - ``actions.png``: how often each action was chosen (discrete) or where steering/speed went
   (continuous), from the simtrace.
 """
@@ -11,12 +14,24 @@
 from __future__ import annotations
 
 import csv
+import logging
+import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from racer.env.race_env import DT_S
 from racer.errors import ConfigError
+from racer.track import Track
+from racer.track.plot import plot_lap_vs_line
+
+log = logging.getLogger(__name__)
+
+BEST_TRAJECTORIES = "best_trajectories.npz"
+LAP_TIMES_KEY = "lap_time_s"  # optional in the npz: per episode, NaN where no lap was completed
+COMPLETE_FRACTION = 0.99  # an episode that covered this much of its lap completed it
 
 
 def _read_csv(path: Path) -> list[dict[str, str]]:
@@ -68,7 +83,8 @@ def write_report(run: Path, out: Path | None = None) -> list[Path]:
         axes[2].plot(e_steps, 100 * laps / np.maximum(eps, 1), "o-", color="tab:orange")
     axes[0].set_ylabel("mean episode return")
     axes[1].set_ylabel("mean progress %")
-    axes[1].legend(loc="lower right")
+    if metrics or evals:
+        axes[1].legend(loc="lower right")
     axes[2].set_ylabel("laps completed %")
     axes[2].set_xlabel("environment steps")
     for ax in axes:
@@ -107,6 +123,9 @@ def write_report(run: Path, out: Path | None = None) -> list[Path]:
     written.append(_save(fig, out / "lap_times.png"))
 
     written.append(_trajectories(run, out / "trajectories.png"))
+    racing = _racing_line(run, out / "racing_line.png")
+    if racing is not None:
+        written.append(racing)
 
     fig, ax = plt.subplots(figsize=(8, 4))
     actions = [r["action"] for r in trace if r.get("action")]
@@ -148,12 +167,104 @@ def _trajectories(run: Path, path: Path) -> Path:
 
     cfg = load_run_config(run)
     track = load_track(eval_track(cfg))
-    trajs: list[Any] = []
-    npz = run / "best_trajectories.npz"
-    if npz.exists():
-        with np.load(npz) as data:
-            trajs = [data[k] for k in data.files]
+    trajs = _load_trajectories(run)[0]
     return plot_track(track, path, trajectories=trajs, title=f"{run.name}: best evaluation laps")
+
+
+def _load_trajectories(run: Path) -> tuple[list[np.ndarray], np.ndarray | None]:
+    """The best evaluation's ``(T, 3)`` episodes (x, y, speed) and, when saved, their lap times."""
+    npz = run / BEST_TRAJECTORIES
+    if not npz.exists():
+        return [], None
+    with np.load(npz) as data:
+        keys = sorted((k for k in data.files if k.startswith("arr_")), key=lambda k: int(k[4:]))
+        trajs = [np.asarray(data[k], dtype=np.float64) for k in keys]
+        laps = np.asarray(data[LAP_TIMES_KEY], dtype=np.float64) if LAP_TIMES_KEY in data else None
+    return trajs, laps
+
+
+@dataclass
+class EvalLap:
+    """One episode of the best evaluation, as drawn against the racing line.
+
+    Attributes:
+        xy: ``(T, 2)`` positions, m.
+        speed_mps: ``(T,)`` measured speed, m/s.
+        lap_time_s: the lap time when the episode completed its lap, else None.
+        covered: the fraction of the lap it drove, 0-1.
+    """
+
+    xy: np.ndarray
+    speed_mps: np.ndarray
+    lap_time_s: float | None
+    covered: float
+
+
+def best_evaluation_lap(run: Path, track: Track) -> EvalLap | None:
+    """The fastest completed lap of the run's best evaluation, else its longest episode.
+
+    Episodes are read from ``best_trajectories.npz``; their lap times from its ``lap_time_s``
+    array when the run saved one, else inferred: an episode that covered its whole lap (each
+    starts at rest somewhere on the lap) completed it in one control period per row.
+
+    Args:
+        run: the run folder.
+        track: the evaluation track, as driven.
+
+    Returns:
+        The lap, or None without trajectories.
+    """
+    trajs, saved = _load_trajectories(run)
+    laps: list[EvalLap] = []
+    length = float(track.length)
+    for i, t in enumerate(trajs):
+        if t.ndim != 2 or t.shape[1] < 3 or len(t) < 2:
+            continue
+        s = np.asarray(track.project(t[:, :2]).s, dtype=np.float64)
+        ds = np.diff(s)
+        if track.closed:
+            ds = (ds + 0.5 * length) % length - 0.5 * length
+        need = length if track.closed else max(length - float(s[0]), 1e-6)
+        covered = float(np.clip(ds.sum() / need, 0.0, 1.0))
+        lap_s: float | None
+        if saved is not None and i < len(saved):
+            lap_s = float(saved[i]) if math.isfinite(float(saved[i])) else None
+        else:
+            lap_s = len(t) * DT_S if covered >= COMPLETE_FRACTION else None
+        laps.append(EvalLap(t[:, :2], t[:, 2], lap_s, covered))
+    if not laps:
+        return None
+    done = [lap for lap in laps if lap.lap_time_s is not None]
+    if done:
+        return min(done, key=lambda lap: float(lap.lap_time_s or 0.0))
+    return max(laps, key=lambda lap: lap.covered)
+
+
+def _racing_line(run: Path, path: Path) -> Path | None:
+    """``racing_line.png``: the best evaluation lap against the track's optimal line."""
+    from racer.track import load_track
+    from racer.train.pipeline import eval_track, load_run_config
+
+    track = load_track(eval_track(load_run_config(run)))  # evaluations drive it forward
+    try:
+        from racer.track.racing_line import racing_line
+
+        line = racing_line(track)
+    except Exception as exc:  # the plot is an extra: never fatal
+        log.debug("no racing line for %r: %s: %s", track.name, type(exc).__name__, exc)
+        return None
+    lap = best_evaluation_lap(run, track)
+    return plot_lap_vs_line(
+        track,
+        line,
+        np.empty((0, 2)) if lap is None else lap.xy,
+        np.empty(0) if lap is None else lap.speed_mps,
+        path,
+        driver=run.name,
+        lap_name="evaluation lap",
+        lap_s=None if lap is None else lap.lap_time_s,
+        completion_pct=None if lap is None else 100.0 * lap.covered,
+    )
 
 
 def _save(fig: Any, path: Path) -> Path:

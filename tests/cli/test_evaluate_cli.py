@@ -106,3 +106,55 @@ def test_missing_model_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str
 def test_bad_option_exits_2(bundle: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, err = run_main(["evaluate", str(bundle), "--race", "drag"], capsys)
     assert code == 2 and "drag" in err
+
+
+def test_evaluate_prints_the_bound_and_the_ratio(tmp_path: Path) -> None:
+    from racer.track import load_track
+    from racer.track.racing_line import racing_line as line_fn
+
+    bound = float(line_fn(load_track("oval")).lap_time_s)
+    run = tiny_run(tmp_path / "run")
+    # An untrained model: no lap, so the bound alone; the JSON has both figures.
+    result = runner.invoke(app, ["evaluate", str(run), "--out", str(tmp_path / "o"), *FAST])
+    assert result.exit_code == 0, result.output
+    assert f"best average lap - (bound {bound:.3f} s)" in result.output
+    assert f"lap-time bound {bound:.3f} s" in result.output and "vs bound" in result.output
+    assert (tmp_path / "o" / "racing_line.png").read_bytes()[:4] == b"\x89PNG"
+    data = json.loads(runner.invoke(app, ["evaluate", str(run), "--json", *FAST]).output)
+    assert data["summary"]["bound_s"] == pytest.approx(bound, abs=1e-4)
+    assert data["summary"]["lap_ratio"] is None
+
+
+def test_evaluate_a_builtin_driver() -> None:
+    result = runner.invoke(
+        app, ["evaluate", "expert:racing-line", "--track", "oval", "--trials", "1", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["model"] == "expert:racing-line" and data["track"] == "oval"
+    trial = data["trials"][0]
+    assert trial["episode_status"] == "lap_complete" and trial["off_track_count"] == 0
+    # One lap from rest against the flying-lap bound: a little over it.
+    assert 1.0 < data["summary"]["lap_ratio"] < 1.12
+    table = runner.invoke(app, ["evaluate", "expert:centerline", *FAST])  # default track
+    assert table.exit_code == 0, table.output
+    assert "expert:centerline on oval" in table.output
+
+
+def test_unknown_builtin_driver_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    code, err = run_main(["evaluate", "expert:nope", "--track", "oval"], capsys)
+    assert code == 2 and "unknown built-in driver 'expert:nope'" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_help_names_every_builtin_driver() -> None:
+    import typing
+
+    from racer.cli import evaluate as evaluate_cli
+    from racer.evaluate.policies import EXPERT_PREFIX, EXPERTS
+    from racer.track import DEFAULT_TRACK
+
+    assert " | ".join(EXPERT_PREFIX + k for k in EXPERTS) == evaluate_cli.EXPERT_NAMES
+    hints = typing.get_type_hints(evaluate_cli.evaluate, include_extras=True)
+    assert evaluate_cli.EXPERT_NAMES in hints["model"].__metadata__[0].help
+    assert f"else {DEFAULT_TRACK})" in hints["track"].__metadata__[0].help

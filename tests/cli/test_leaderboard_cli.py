@@ -11,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from racer.cli.main import app, main
+from racer.evaluate.leaderboard import official_config as OFFICIAL_CONFIG  # before the fixture
 
 # The bundle builder lives with the evaluation tests.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "evaluate"))
@@ -132,3 +133,93 @@ def test_mismatched_bundle_submit_exits_2_without_row(
     )
     assert code == 2 and "do not match" in err and len(err.strip().splitlines()) == 1
     assert not db.exists()
+
+
+def test_show_gives_the_ratio_to_the_tracks_bound(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from test_leaderboard import make_entry
+
+    from racer.evaluate import leaderboard as lb
+    from racer.track import load_track
+    from racer.track.racing_line import racing_line as line_fn
+
+    lb.track_bound_s.cache_clear()
+    bound = float(line_fn(load_track("oval")).lap_time_s)
+    db = tmp_path / "lb.db"
+    lb.record(db, make_entry("ann", 2 * bound))
+    lb.record(db, make_entry("dee", None, completion=40.0))
+
+    shown = runner.invoke(app, ["leaderboard", "show", "--db", str(db)])
+    assert shown.exit_code == 0, shown.output
+    assert f"oval - time-trial (bound {bound:.3f} s)" in shown.output
+    assert "vs bound" in shown.output and "2.00x" in shown.output
+
+    data = json.loads(runner.invoke(app, ["leaderboard", "show", "--db", str(db), "--json"]).output)
+    assert data[0]["bound_s"] == pytest.approx(bound, abs=1e-4)
+    ann, dee = data[0]["standings"]
+    assert ann["vs_bound"] == pytest.approx(2.0, abs=1e-4) and dee["vs_bound"] is None
+    lb.track_bound_s.cache_clear()
+
+
+def test_builtin_drivers_are_reference_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """expert:racing-line and expert:centerline under the official rules, ranked with the bound."""
+    import sqlite3
+
+    from racer.evaluate import leaderboard as lb
+
+    monkeypatch.setattr(lb, "official_config", OFFICIAL_CONFIG)  # 3 whole laps
+    lb.track_bound_s.cache_clear()
+    db = tmp_path / "lb.db"
+    for driver, name in (("expert:centerline", "centerline"), ("expert:racing-line", "line")):
+        result = runner.invoke(
+            app, ["leaderboard", "submit", driver, "-t", "oval", "-n", name, "--db", str(db)]
+        )
+        assert result.exit_code == 0, result.output
+        assert f"{name} on oval (time-trial): average of 3 laps" in result.output
+        assert "the bound" in result.output
+    assert "rank 1/2" in result.output  # the racing line beats the centre line
+
+    data = json.loads(runner.invoke(app, ["leaderboard", "show", "--db", str(db), "--json"]).output)
+    line, centre = data[0]["standings"]
+    assert (line["name"], line["model"], line["rank"]) == ("line", "expert:racing-line", 1)
+    assert (centre["model"], centre["rank"]) == ("expert:centerline", 2)
+    assert 1.0 <= line["vs_bound"] <= 1.06
+    assert centre["vs_bound"] > line["vs_bound"]
+    assert line["completion_percentage"] == 100.0 and line["off_track_count"] == 0
+
+    conn = sqlite3.connect(db)
+    rows = conn.execute("SELECT model, bundle_sha256, complete FROM submissions").fetchall()
+    conn.close()
+    assert sorted(rows) == [("expert:centerline", "", 1), ("expert:racing-line", "", 1)]
+
+    shown = runner.invoke(app, ["leaderboard", "show", "--db", str(db)])
+    assert "expert:racing-line" in shown.output and "built-in drivers" in shown.output
+    page = tmp_path / "index.html"
+    assert runner.invoke(app, ["leaderboard", "html", str(page), "--db", str(db)]).exit_code == 0
+    assert "expert:racing-line" in page.read_text() and "built-in drivers" in page.read_text()
+    lb.track_bound_s.cache_clear()
+
+
+def test_unknown_builtin_driver_exits_2_without_row(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "lb.db"
+    code, err = run_main(
+        ["leaderboard", "submit", "expert:racingline", "-t", "oval", "-n", "x", "--db", str(db)],
+        capsys,
+    )
+    assert code == 2 and err.startswith("racer: error: ")
+    assert "expert:racingline" in err and "did you mean expert:racing-line" in err
+    assert len(err.strip().splitlines()) == 1
+    assert not db.exists()
+
+
+def test_bundle_boards_carry_no_reference_note(bundle: Path, tmp_path: Path) -> None:
+    db = tmp_path / "lb.db"
+    args = ["leaderboard", "submit", str(bundle), "-t", "oval", "-n", "ann", "--db", str(db)]
+    assert runner.invoke(app, args).exit_code == 0
+    shown = runner.invoke(app, ["leaderboard", "show", "--db", str(db)])
+    assert "straight" in shown.output and "built-in drivers" not in shown.output

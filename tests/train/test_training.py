@@ -194,7 +194,7 @@ def test_report_writes_plots(tiny, tmp_path: Path) -> None:
     train(tiny(), out=run, progress_bar=False)
     paths = write_report(run)
     assert [p.name for p in paths] == [
-        "learning.png", "lap_times.png", "trajectories.png", "actions.png"
+        "learning.png", "lap_times.png", "trajectories.png", "racing_line.png", "actions.png"
     ]  # fmt: skip
     for p in paths:
         assert p.stat().st_size > 5000
