@@ -31,12 +31,20 @@ Calibration file (JSON; every key optional, defaults shown)::
      "throttle": {"min": 1000, "mid": 1500, "max": 2000, "polarity": 1},
      "max_steering_deg": 30.0, "max_speed_mps": 4.0,
      "throttle_curve": "linear", "throttle_limit": 1.0}
+
+Every value must be a finite JSON number within its physical range, or the runtime refuses to
+start (one :class:`~racer.errors.ConfigError` line naming the key and the range): pulse widths
+within 500-2500 us with ``min < mid < max``, ``polarity`` 1 or -1, ``max_steering_deg`` in
+(0, 30], ``max_speed_mps`` in (0, 4], ``throttle_limit`` in [0, 1].
 """
 
 from __future__ import annotations
 
+import difflib
 import json
 import math
+import os
+import stat
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -51,8 +59,64 @@ PWM_MID_US = 1500  # standard RC neutral pulse, microseconds
 PWM_MAX_US = 2000  # standard RC servo pulse at full right / full forward, microseconds
 MAX_STEERING_DEG = 30.0  # DeepRacer's steering limit, degrees
 MAX_SPEED_MPS = 4.0  # DeepRacer's top action-space speed, m/s
+MIN_SPEED_MPS = 0.1  # DeepRacer's lowest action-space speed, m/s (as racer.env.spaces)
+MAX_ACTIONS = 256  # discrete actions a bundle may list; DeepRacer's console offers a few dozen
 THROTTLE_CURVES = ("linear", "deepracer")
+PWM_RANGE_US = (500.0, 2500.0)  # widest pulse any RC servo / ESC accepts, microseconds
+MAX_CALIBRATION_BYTES = 64 * 1024  # a calibration file is < 1 KB; refuse anything far larger
+_CHANNEL_KEYS = ("min", "mid", "max", "polarity")
+_CALIBRATION_KEYS = (
+    "steering",
+    "throttle",
+    "max_steering_deg",
+    "max_speed_mps",
+    "throttle_curve",
+    "throttle_limit",
+)
 _DR_A, _DR_B = -1.2, 2.2  # DeepRacer navigation quadratic coefficients (speed scale 1)
+
+
+def _short(value: Any) -> str:
+    """A value's repr for a one-line message, cut to 40 characters."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _check_number(
+    value: Any, key: str, lo: float, hi: float, unit: str = "", *, lo_open: bool = False
+) -> float:
+    """``value`` as a float when it is a finite number (not a bool) within the range.
+
+    Raises:
+        ConfigError: ``calibration: KEY must be a finite number within RANGE, got VALUE``.
+    """
+    is_number = isinstance(value, int | float) and not isinstance(value, bool)
+    number = float(value) if is_number and abs(value) < 1e300 else math.nan
+    above_lo = lo < number if lo_open else lo <= number
+    if not (math.isfinite(number) and above_lo and number <= hi):
+        rng = f"{'(' if lo_open else '['}{lo:g}, {hi:g}]" + (f" {unit}" if unit else "")
+        raise ConfigError(
+            f"calibration: {key} must be a finite number within {rng}, got {_short(value)}"
+        )
+    return number
+
+
+def _check_polarity(value: Any, channel: str) -> int:
+    """1 or -1 (a JSON 1.0 / -1.0 too), else ConfigError."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or value not in (1, -1):
+        raise ConfigError(f"calibration: {channel}.polarity must be 1 or -1, got {_short(value)}")
+    return int(value)
+
+
+def _refuse_unknown(data: Mapping[str, Any], known: tuple[str, ...], at: str) -> None:
+    """One ConfigError line for the first unknown key, with a "did you mean" suggestion."""
+    for key in data:
+        if key not in known:
+            close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.6)
+            hint = f"did you mean {at}{close[0]}? " if close else ""
+            raise ConfigError(
+                f"calibration: unknown key {_short(f'{at}{key}')}; {hint}known: {', '.join(known)}"
+            )
 
 
 @dataclass(frozen=True)
@@ -70,6 +134,35 @@ class PhysicalAction:
     index: int | None = None
 
 
+def _physical(value: Any, where: str) -> float:
+    """A bundle's steering angle (deg) or speed (m/s): a finite JSON number within the car's range.
+
+    Args:
+        value: the parsed JSON value.
+        where: its path in the action space, ending in ``steering_angle``/``speed``
+            (``.low``/``.high`` allowed): picks the range.
+
+    Returns:
+        The value as a float.
+
+    Raises:
+        ValueError: not a number, not finite, or outside the car's limits (the message says which).
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+        raise ValueError(f"{where} must be a number, got {type(value).__name__}")
+    try:
+        number = float(value)
+    except OverflowError:  # an int beyond float range
+        number = math.inf
+    if "speed" in where:
+        lo, hi, unit = MIN_SPEED_MPS, MAX_SPEED_MPS, "m/s"
+    else:
+        lo, hi, unit = -MAX_STEERING_DEG, MAX_STEERING_DEG, "deg"
+    if not (math.isfinite(number) and lo <= number <= hi):
+        raise ValueError(f"{where} {value!r} is outside the car's limits {lo:g}..{hi:g} {unit}")
+    return number
+
+
 class ActionDecoder:
     """Decodes network outputs according to a bundle's ``action_space`` and ``action_output``.
 
@@ -83,17 +176,28 @@ class ActionDecoder:
         kind = action_space.get("type") if isinstance(action_space, Mapping) else None
         try:
             if kind == "discrete":
+                listed = action_space["actions"]
+                if not isinstance(listed, list) or not 1 <= len(listed) <= MAX_ACTIONS:
+                    raise ValueError(f"'actions' must list 1-{MAX_ACTIONS} actions")
                 self.actions = [
-                    (float(a["steering_angle"]), float(a["speed"])) for a in action_space["actions"]
+                    (
+                        _physical(a["steering_angle"], f"actions[{i}].steering_angle"),
+                        _physical(a["speed"], f"actions[{i}].speed"),
+                    )
+                    for i, a in enumerate(listed)
                 ]
-                if not self.actions:
-                    raise ValueError("the action list is empty")
                 if action_output not in ("probabilities", "logits"):
                     raise ValueError("discrete actions need action_output 'probabilities'")
             elif kind == "continuous":
                 st, sp = action_space["steering_angle"], action_space["speed"]
-                self.steering = (float(st["low"]), float(st["high"]))
-                self.speed = (float(sp["low"]), float(sp["high"]))
+                self.steering = (
+                    _physical(st["low"], "steering_angle.low"),
+                    _physical(st["high"], "steering_angle.high"),
+                )
+                self.speed = (
+                    _physical(sp["low"], "speed.low"),
+                    _physical(sp["high"], "speed.high"),
+                )
                 if not (self.steering[0] < self.steering[1] and self.speed[0] < self.speed[1]):
                     raise ValueError("each range needs low < high")
                 if action_output != "normalized":
@@ -162,8 +266,9 @@ class ChannelCalibration:
     polarity: int = 1
 
     def pwm(self, value: float) -> float:
-        """Pulse width (µs) for a normalised command in [-1, 1] (clipped)."""
-        v = max(-1.0, min(1.0, float(value))) * self.polarity
+        """Pulse width (µs) for a normalised command in [-1, 1] (clipped; NaN is neutral)."""
+        v = float(value)
+        v = 0.0 if math.isnan(v) else max(-1.0, min(1.0, v)) * self.polarity
         return (
             self.mid + v * (self.max - self.mid) if v >= 0 else self.mid + v * (self.mid - self.min)
         )
@@ -190,21 +295,43 @@ class Calibration:
     throttle_limit: float = 1.0
 
     def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Check every value's type and physical range (also after changing a field).
+
+        Raises:
+            ConfigError: one line naming the first bad key and its allowed range.
+        """
+        lo_us, hi_us = PWM_RANGE_US
         for name in ("steering", "throttle"):
             ch = getattr(self, name)
+            if not isinstance(ch, ChannelCalibration):
+                raise ConfigError(f"calibration: {name} must be an object with {_CHANNEL_KEYS}")
+            for key in ("min", "mid", "max"):
+                _check_number(getattr(ch, key), f"{name}.{key}", lo_us, hi_us, unit="us")
             if not ch.min < ch.mid < ch.max:
-                raise ConfigError(f"calibration {name}: need min < mid < max, got {asdict(ch)}")
-            if ch.polarity not in (1, -1):
-                raise ConfigError(f"calibration {name}: polarity must be 1 or -1")
-        if self.max_steering_deg <= 0 or self.max_speed_mps <= 0:
-            raise ConfigError("calibration: max_steering_deg and max_speed_mps must be positive")
-        if self.throttle_curve not in THROTTLE_CURVES:
-            raise ConfigError(f"calibration: throttle_curve must be one of {THROTTLE_CURVES}")
-        if not 0.0 <= self.throttle_limit <= 1.0:
-            raise ConfigError("calibration: throttle_limit must be within 0-1")
+                got = f"min={ch.min:g}, mid={ch.mid:g}, max={ch.max:g}"
+                raise ConfigError(f"calibration: {name}: need min < mid < max, got {got}")
+            _check_polarity(ch.polarity, name)
+        _check_number(
+            self.max_steering_deg, "max_steering_deg", 0.0, MAX_STEERING_DEG, "deg", lo_open=True
+        )
+        _check_number(self.max_speed_mps, "max_speed_mps", 0.0, MAX_SPEED_MPS, "m/s", lo_open=True)
+        _check_number(self.throttle_limit, "throttle_limit", 0.0, 1.0)
+        if not isinstance(self.throttle_curve, str) or self.throttle_curve not in THROTTLE_CURVES:
+            raise ConfigError(
+                f"calibration: throttle_curve must be one of {', '.join(THROTTLE_CURVES)}, "
+                f"got {_short(self.throttle_curve)}"
+            )
 
     def commands(self, steering_deg: float, speed_mps: float) -> tuple[float, float]:
-        """Physical action to normalised ``(steering, throttle)`` in [-1, 1] (no polarity)."""
+        """Physical action to normalised ``(steering, throttle)`` in [-1, 1] (no polarity).
+
+        A NaN steering angle or speed gives straight wheels or zero throttle, never full lock.
+        """
+        steering_deg = 0.0 if math.isnan(steering_deg) else float(steering_deg)
+        speed_mps = 0.0 if math.isnan(speed_mps) else float(speed_mps)
         steering = max(-1.0, min(1.0, steering_deg / self.max_steering_deg))
         throttle = throttle_curve(speed_mps / self.max_speed_mps, self.throttle_curve)
         return steering, throttle * self.throttle_limit
@@ -219,51 +346,94 @@ class Calibration:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], source: str = "calibration") -> Calibration:
-        """Build from the JSON form; unknown keys are rejected with a one-line ConfigError."""
+        """Build from the JSON form, refusing unknown keys and out-of-range values.
+
+        Args:
+            data: the parsed JSON object.
+            source: what to name in messages (the file).
+
+        Returns:
+            The validated calibration.
+
+        Raises:
+            ConfigError: one line naming the key and the range it allows (a misspelt key gets
+                a "did you mean" suggestion).
+        """
         if not isinstance(data, Mapping):
-            raise ConfigError(f"{source}: expected a JSON object")
-        known = {"steering", "throttle", "max_steering_deg", "max_speed_mps"}
-        known |= {"throttle_curve", "throttle_limit"}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ConfigError(f"{source}: unknown key(s) {unknown}; known: {sorted(known)}")
+            raise ConfigError(f"{source}: expected a JSON object, got {type(data).__name__}")
         kw: dict[str, Any] = {}
-        for name in ("steering", "throttle"):
-            ch = data.get(name, {})
-            if not isinstance(ch, Mapping) or set(ch) - {"min", "mid", "max", "polarity"}:
-                raise ConfigError(f"{source}: {name} takes only min, mid, max, polarity")
-            try:
-                kw[name] = ChannelCalibration(
-                    min=float(ch.get("min", PWM_MIN_US)),
-                    mid=float(ch.get("mid", PWM_MID_US)),
-                    max=float(ch.get("max", PWM_MAX_US)),
-                    polarity=int(ch.get("polarity", 1)),
-                )
-            except (TypeError, ValueError) as exc:
-                raise ConfigError(f"{source}: {name}: {exc}") from None
-        for key in ("max_steering_deg", "max_speed_mps", "throttle_limit"):
-            if key in data:
-                try:
-                    kw[key] = float(data[key])
-                except (TypeError, ValueError):
-                    raise ConfigError(f"{source}: {key} must be a number") from None
-        if "throttle_curve" in data:
-            kw["throttle_curve"] = str(data["throttle_curve"])
         try:
+            _refuse_unknown(data, _CALIBRATION_KEYS, "")
+            lo_us, hi_us = PWM_RANGE_US
+            for name in ("steering", "throttle"):
+                ch = data.get(name, {})
+                if not isinstance(ch, Mapping):
+                    raise ConfigError(
+                        f"calibration: {name} must be an object with keys {', '.join(_CHANNEL_KEYS)}"
+                    )
+                _refuse_unknown(ch, _CHANNEL_KEYS, f"{name}.")
+                pulses = {
+                    key: _check_number(ch.get(key, dflt), f"{name}.{key}", lo_us, hi_us, unit="us")
+                    for key, dflt in (("min", PWM_MIN_US), ("mid", PWM_MID_US), ("max", PWM_MAX_US))
+                }
+                polarity = _check_polarity(ch.get("polarity", 1), name)
+                kw[name] = ChannelCalibration(**pulses, polarity=polarity)
+            for key, hi, unit in (
+                ("max_steering_deg", MAX_STEERING_DEG, "deg"),
+                ("max_speed_mps", MAX_SPEED_MPS, "m/s"),
+            ):
+                if key in data:
+                    kw[key] = _check_number(data[key], key, 0.0, hi, unit, lo_open=True)
+            if "throttle_limit" in data:
+                kw["throttle_limit"] = _check_number(data["throttle_limit"], "throttle_limit", 0, 1)
+            if "throttle_curve" in data:
+                kw["throttle_curve"] = data["throttle_curve"]
             return cls(**kw)
         except ConfigError as exc:
-            raise ConfigError(f"{source}: {exc}".replace("calibration: ", "")) from None
+            raise ConfigError(f"{source}: {str(exc).removeprefix('calibration: ')}") from None
 
     @classmethod
-    def load(cls, path: str | Path) -> Calibration:
-        """Read a calibration JSON file."""
+    def load(cls, path: str | os.PathLike[str]) -> Calibration:
+        """Read a calibration JSON file (a regular UTF-8 file of at most 64 KiB).
+
+        Raises:
+            ConfigError: one line for a missing, unreadable, oversized, non-UTF-8 or non-JSON
+                file (a folder, FIFO or device is refused before it is opened), or a bad value.
+        """
         p = Path(path)
+        where = f"calibration file {str(p)!r}"
         try:
-            data = json.loads(p.read_text(encoding="utf-8"))
+            st = p.stat()
         except FileNotFoundError:
-            raise ConfigError(f"calibration file {p} not found") from None
-        except (OSError, ValueError) as exc:
-            raise ConfigError(f"calibration file {p} is not valid JSON ({exc})") from None
+            raise ConfigError(f"{where} not found") from None
+        except (OSError, ValueError) as exc:  # a symlink loop, a name too long, a NUL byte
+            reason = exc.strerror if isinstance(exc, OSError) else str(exc)
+            raise ConfigError(f"cannot read {where} ({reason})") from None
+        if stat.S_ISDIR(st.st_mode):
+            raise ConfigError(f"{where} is a directory; give the JSON file")
+        if not stat.S_ISREG(st.st_mode):  # reading a FIFO blocks; a device may never end
+            raise ConfigError(f"{where} is not a regular file")
+        if st.st_size > MAX_CALIBRATION_BYTES:
+            raise ConfigError(
+                f"{where} is {st.st_size} bytes; a calibration is at most "
+                f"{MAX_CALIBRATION_BYTES // 1024} KiB"
+            )
+        try:
+            with p.open("rb") as fh:
+                raw = fh.read(MAX_CALIBRATION_BYTES + 1)
+        except OSError as exc:
+            raise ConfigError(f"cannot read {where} ({exc.strerror})") from None
+        if len(raw) > MAX_CALIBRATION_BYTES:
+            raise ConfigError(f"{where} grew past {MAX_CALIBRATION_BYTES // 1024} KiB while read")
+        try:
+            data = json.loads(raw.decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            raise ConfigError(
+                f"{where} is not UTF-8 text (bad byte at offset {exc.start}); save it as UTF-8"
+            ) from None
+        except (ValueError, RecursionError) as exc:  # RecursionError: [[[[... nested too deep
+            detail = str(exc).splitlines()[0] if str(exc) else "nested too deeply"
+            raise ConfigError(f"{where} is not valid JSON ({detail})") from None
         return cls.from_dict(data, source=str(p))
 
     def save(self, path: str | Path) -> None:

@@ -31,6 +31,8 @@ from racer.errors import ConfigError, MissingDependencyError
 
 PCA9685_FREQUENCY_HZ = 50  # standard RC servo / ESC frame rate
 PCA9685_ADDRESS = 0x40  # the board's default I2C address
+PCA9685_FREQUENCY_RANGE_HZ = (24.0, 1526.0)  # what the PCA9685's prescaler can produce
+MAX_HOST_CHARS = 253  # the longest DNS name
 ACTUATOR_SPECS = ("stdout", "udp:HOST:PORT", "pca9685[:STEERING_CH:THROTTLE_CH]", "null")
 
 
@@ -114,10 +116,14 @@ class UdpActuator:
     """
 
     def __init__(self, host: str, port: int) -> None:
+        shown = repr(host) if len(host) <= 60 else repr(host[:57]) + "..."
+        if len(host) > MAX_HOST_CHARS:
+            raise ConfigError(f"udp actuator: host name {shown} is longer than {MAX_HOST_CHARS}")
         try:
             info = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)[0]
-        except socket.gaierror as exc:
-            raise ConfigError(f"udp actuator: cannot resolve {host!r} ({exc})") from None
+        except (OSError, UnicodeError, ValueError) as exc:  # gaierror, idna "label too long"
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise ConfigError(f"udp actuator: cannot resolve {shown} ({reason})") from None
         self._addr = info[4]
         self._sock = socket.socket(info[0], socket.SOCK_DGRAM)
 
@@ -153,6 +159,15 @@ class Pca9685Actuator:
         pca: Any = None,
     ) -> None:
         self.calibration = calibration or Calibration()
+        self.calibration.validate()  # a field changed after loading is checked again here
+        lo_hz, hi_hz = PCA9685_FREQUENCY_RANGE_HZ
+        if not (isinstance(frequency_hz, int | float) and lo_hz <= frequency_hz <= hi_hz):
+            raise ConfigError(
+                f"pca9685 frequency must be within {lo_hz:g}-{hi_hz:g} Hz, got {frequency_hz!r}"
+            )
+        chans = (steering_channel, throttle_channel)
+        if not all(isinstance(c, int) and 0 <= c < 16 for c in chans) or chans[0] == chans[1]:
+            raise ConfigError(f"pca9685 channels must be two different 0-15, got {chans}")
         if pca is None:
             try:
                 import board  # type: ignore[import-not-found]
@@ -201,6 +216,8 @@ def parse_actuator(spec: str, calibration: Calibration | None = None) -> Actuato
     Raises:
         ConfigError: one line for a malformed or unknown spec.
     """
+    if len(spec) > MAX_HOST_CHARS + 16:  # udp:HOST:PORT with the longest DNS name
+        raise ConfigError(f"actuator spec too long ({len(spec)} characters); see --help")
     kind, _, arg = spec.partition(":")
     if kind == "stdout" and not arg:
         return StdoutActuator()

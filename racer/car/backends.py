@@ -102,6 +102,7 @@ class OnnxRuntimeBackend:
         ort = _import_onnxruntime()
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = int(threads)
+        opts.log_severity_level = 4  # fatal only: errors reach the user as one racer line
         opts.inter_op_num_threads = 1
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         try:

@@ -27,6 +27,11 @@ Steps (each a JSON object with an ``"op"`` key), applied in order:
   (``"fill": "zeros"``, SB3's behaviour) or copies of the first frame (``"fill": "repeat"``).
   Must be the last step. Without a stack step the output holds one frame.
 
+Every step is bounded by :func:`validate_steps` (at most :data:`MAX_STEPS` steps, resize sides up
+to :data:`MAX_RESIZE_PX`, up to :data:`MAX_STACK_FRAMES` stacked frames, finite numbers, no
+unknown keys), so a bundle's steps cannot make the car or the leaderboard allocate more than a
+few frames' worth of memory.
+
 Input frames: ``(H, W)`` gray, ``(H, W, 3)`` RGB or ``(H, W, 4)`` RGBA uint8 from one camera;
 ``(N, H, W)`` or ``(N, H, W, 3)`` from ``N`` cameras (stereo: ``N = 2``, left first); a 1-D float
 array of ranges for lidar. Output: ``(C, H, W)`` uint8 for cameras (``C = frames x cameras x
@@ -48,6 +53,15 @@ GRAY_WEIGHTS: tuple[float, float, float] = (0.299, 0.587, 0.114)  # ITU-R BT.601
 INTERPOLATIONS = ("area", "bilinear", "nearest")
 OPS = ("crop", "color", "resize", "clip", "stack")
 MAX_STACK_FRAMES = 16  # a sanity bound; DeepRacer stacks at most a few frames
+MAX_STEPS = 16  # preprocessing steps; racer exports 1-3
+MAX_RESIZE_PX = 1024  # resize width/height bound: 1.6x a 640x480 camera, 6x the 160x120 frame
+_STEP_KEYS: dict[str, tuple[str, ...]] = {
+    "crop": ("op", "top", "bottom", "left", "right"),
+    "color": ("op", "to", "weights"),
+    "resize": ("op", "width", "height", "interpolation"),
+    "clip": ("op", "low", "high"),
+    "stack": ("op", "frames", "fill"),
+}
 
 
 def to_gray(frame: np.ndarray, weights: Sequence[float] = GRAY_WEIGHTS) -> np.ndarray:
@@ -178,8 +192,37 @@ def resize(frame: np.ndarray, width: int, height: int, interpolation: str = "are
     return np.clip(np.rint(f), 0, 255).astype(np.uint8)
 
 
+def _number(step: Mapping[str, Any], key: str, default: float | None = None) -> float:
+    """A step's finite number (a JSON int or float, not a bool)."""
+    value = step.get(key, default)
+    if value is None:
+        raise ValueError(f"missing {key!r}")
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{key!r} must be a number")
+    if not (abs(value) < 1e300 and np.isfinite(value)):
+        raise ValueError(f"{key!r} must be finite")
+    return float(value)
+
+
+def _size(step: Mapping[str, Any], key: str) -> int:
+    """A resize step's width or height: a whole number of pixels within the bound."""
+    value = step.get(key)
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_RESIZE_PX:
+        raise ValueError(f"{key!r} must be a whole number of pixels in 1-{MAX_RESIZE_PX}")
+    return value
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def validate_steps(steps: Any) -> list[dict[str, Any]]:
     """Check a ``preprocessing`` list; raise ``BundleError`` naming the first bad step.
+
+    Every value is bounded (:data:`MAX_STEPS` steps, resize sizes up to :data:`MAX_RESIZE_PX`,
+    at most :data:`MAX_STACK_FRAMES` stacked frames, finite numbers, no unknown keys), so a
+    bundle cannot make the car or the leaderboard allocate more than a few frames' worth.
 
     Args:
         steps: the parsed JSON list.
@@ -189,16 +232,29 @@ def validate_steps(steps: Any) -> list[dict[str, Any]]:
     """
     if not isinstance(steps, list):
         raise BundleError("metadata.json: 'preprocessing' must be a list of steps")
+    if len(steps) > MAX_STEPS:
+        raise BundleError(
+            f"metadata.json: 'preprocessing' has {len(steps)} steps, more than the {MAX_STEPS} "
+            "allowed"
+        )
     out: list[dict[str, Any]] = []
     for i, step in enumerate(steps):
         where = f"metadata.json: preprocessing[{i}]"
-        if not isinstance(step, dict) or step.get("op") not in OPS:
-            raise BundleError(f"{where}: expected an object with 'op' one of {OPS}, got {step!r}")
-        op = step["op"]
+        op = step.get("op") if isinstance(step, dict) else None
+        if not isinstance(op, str) or op not in OPS:
+            raise BundleError(
+                f"{where}: expected an object with 'op' one of {OPS}, got {_short(step)}"
+            )
+        unknown = sorted(str(k) for k in step if k not in _STEP_KEYS[op])
+        if unknown:
+            raise BundleError(
+                f"{where} ({op}): unknown key {_short(unknown[0])}; known: "
+                f"{', '.join(_STEP_KEYS[op])}"
+            )
         try:
             if op == "crop":
-                t, b = float(step.get("top", 0.0)), float(step.get("bottom", 1.0))
-                left, r = float(step.get("left", 0.0)), float(step.get("right", 1.0))
+                t, b = _number(step, "top", 0.0), _number(step, "bottom", 1.0)
+                left, r = _number(step, "left", 0.0), _number(step, "right", 1.0)
                 if not (0.0 <= t < b <= 1.0 and 0.0 <= left < r <= 1.0):
                     raise ValueError(
                         "edges must satisfy 0 <= top < bottom <= 1, same for left/right"
@@ -206,19 +262,27 @@ def validate_steps(steps: Any) -> list[dict[str, Any]]:
             elif op == "color":
                 if step.get("to") not in ("gray", "rgb"):
                     raise ValueError("'to' must be 'gray' or 'rgb'")
-                if len(step.get("weights", GRAY_WEIGHTS)) != 3:
+                weights = step.get("weights", list(GRAY_WEIGHTS))
+                if not isinstance(weights, list | tuple) or len(weights) != 3:
                     raise ValueError("'weights' must hold 3 numbers (R, G, B)")
+                for k in range(3):
+                    if not 0.0 <= _number({"weight": weights[k]}, "weight") <= 1.0:
+                        raise ValueError("each of 'weights' must be within 0-1")
             elif op == "resize":
-                if int(step["width"]) <= 0 or int(step["height"]) <= 0:
-                    raise ValueError("width and height must be positive")
+                _size(step, "width"), _size(step, "height")
                 if step.get("interpolation", "area") not in INTERPOLATIONS:
                     raise ValueError(f"interpolation must be one of {INTERPOLATIONS}")
             elif op == "clip":
-                if float(step["low"]) >= float(step["high"]):
+                if _number(step, "low") >= _number(step, "high"):
                     raise ValueError("low must be below high")
             elif op == "stack":
-                if not 1 <= int(step["frames"]) <= MAX_STACK_FRAMES:
-                    raise ValueError(f"frames must be 1-{MAX_STACK_FRAMES}")
+                frames = step.get("frames")
+                if (
+                    isinstance(frames, bool)
+                    or not isinstance(frames, int)
+                    or not 1 <= frames <= MAX_STACK_FRAMES
+                ):
+                    raise ValueError(f"frames must be a whole number in 1-{MAX_STACK_FRAMES}")
                 if step.get("fill", "zeros") not in ("zeros", "repeat"):
                     raise ValueError("fill must be 'zeros' or 'repeat'")
                 if i != len(steps) - 1:

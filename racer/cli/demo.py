@@ -44,6 +44,7 @@ def _train(
     if track:
         cfg.env.tracks = [track]
     deadline = time.perf_counter() + 60 * minutes
+    time_up: list[bool] = []  # set when the time limit (not the user's Ctrl-C) stopped it
 
     def on_eval(result: Any) -> None:
         laps = f"{result.laps}/{result.episodes} laps"
@@ -58,11 +59,15 @@ def _train(
         )
         if time.perf_counter() > deadline:
             typer.echo(f"      {minutes:g} min are up: stopping here")
+            time_up.append(True)
             raise KeyboardInterrupt
 
     result = train(
         cfg, out=run, progress_bar=bar, stop_after_laps=3 if until_lap else None, on_eval=on_eval
     )
+    if result.interrupted and not time_up:  # the user's Ctrl-C: stop the demo, as shells expect
+        typer.echo(f"      interrupted: checkpoint saved in {run}")
+        raise typer.Exit(130)
     typer.echo(f"      trained {result.steps} steps in {result.wall_s:.0f} s -> {run}")
     if not (run / "best_model.zip").exists():
         raise ConfigError(f"{run}: training left no model")

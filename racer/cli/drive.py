@@ -104,13 +104,14 @@ def drive(
     from racer.car.bundle import load_bundle
     from racer.car.runtime import Driver
 
+    # The calibration first: a bad value refuses before any bundle, model or device is opened.
+    calib = Calibration.load(calibration) if calibration is not None else Calibration()
+    if throttle_curve is not None:
+        calib.throttle_curve = throttle_curve.value
     loaded = load_bundle(bundle)  # checksums and metadata; a BundleError ends here
     try:
         engine = loaded.backend(backend.value, threads=threads)
         loaded.self_test(engine)  # before any source or actuator is opened
-        calib = Calibration.load(calibration) if calibration is not None else Calibration()
-        if throttle_curve is not None:
-            calib.throttle_curve = throttle_curve.value
         is_sim = source.startswith("sim:")
         if episodes is None:
             episodes = None if max_steps is not None else 1
@@ -178,7 +179,15 @@ def deploy(
     host, sep, remote_dir = target.partition(":")
     if not sep or not host or not remote_dir:
         raise ConfigError(f"bad target {target!r}; use HOST:DIR (for example car.local:bundles)")
-    opts = shlex.split(ssh_opts)
+    if host.startswith("-"):  # ssh would read it as an option
+        raise ConfigError(f"bad target {target!r}: the host cannot start with '-'")
+    try:
+        opts = shlex.split(ssh_opts)
+    except ValueError as exc:  # "No closing quotation", "No escaped character"
+        raise ConfigError(
+            f"bad --ssh-opts {ssh_opts!r}: {exc}; quote it as a shell would, "
+            "e.g. --ssh-opts '-i key -o Port=2222'"
+        ) from None
     with load_bundle(bundle) as loaded, tempfile.TemporaryDirectory() as tmp:  # verify locally
         name = loaded.root.name  # the bundle's folder name (inside the archive, too)
         if is_archive(bundle):

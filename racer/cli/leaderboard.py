@@ -46,6 +46,34 @@ DbOpt = Annotated[
     ),
 ]
 TrackOpt = Annotated[str, typer.Option("--track", "-t", help="Track name or file.")]
+TimeLimitOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--time-limit",
+        help=(
+            "Wall-clock seconds allowed for each bundle's self-test and evaluation, in its own "
+            "process (default: the race's simulated time limit, laps x time limit per lap, "
+            "plus 120 s)."
+        ),
+        min=0.1,
+    ),
+]
+MemoryLimitOpt = Annotated[
+    str,
+    typer.Option(
+        "--memory-limit", help="Memory allowed to each bundle's evaluation process (4G, 512M...)."
+    ),
+]
+LockTimeoutOpt = Annotated[
+    float,
+    typer.Option(
+        "--lock-timeout",
+        help="Seconds to wait while another process holds the leaderboard file locked.",
+        min=0.0,
+    ),
+]
+DEFAULT_MEMORY_LIMIT = "4G"  # racer.evaluate.sandbox.DEFAULT_MEMORY_BYTES
+DEFAULT_LOCK_TIMEOUT_S = 30.0  # racer.evaluate.leaderboard.LOCK_TIMEOUT_S
 
 
 def _db(db: Path | None) -> Path:
@@ -76,6 +104,13 @@ def _official(
         bots=bots,
         bot_speed_mps=bot_speed,
     )
+
+
+def _limits(time_limit: float | None, memory_limit: str):  # type: ignore[no-untyped-def]
+    """The child-process limits of untrusted bundles (one-line error for a bad size)."""
+    from racer.evaluate.sandbox import Limits, parse_memory
+
+    return Limits(time_s=time_limit, memory_bytes=parse_memory(memory_limit))
 
 
 def _track_name(track: str) -> str:
@@ -109,8 +144,14 @@ def submit(
     boxes: BoxesOpt = DEFAULT_BOXES,
     bots: BotsOpt = DEFAULT_BOTS,
     bot_speed: BotSpeedOpt = DEFAULT_BOT_SPEED_MPS,
+    time_limit: TimeLimitOpt = None,
+    memory_limit: MemoryLimitOpt = DEFAULT_MEMORY_LIMIT,
+    lock_timeout: LockTimeoutOpt = DEFAULT_LOCK_TIMEOUT_S,
 ) -> None:
     """Run the official evaluation (3 consecutive laps) of a bundle and record it.
+
+    The bundle is verified, self-tested and evaluated in its own process, within --time-limit
+    and --memory-limit; past either it is stopped and nothing is recorded.
 
     A built-in driver (expert:racing-line, expert:centerline) is recorded the same way, its name
     as the model and no checksum: a reference row (it reads the car's true pose).
@@ -123,7 +164,16 @@ def submit(
     cfg = _official(
         race, seed, offtrack_penalty, crash_penalty, reset_limit, boxes, bots, bot_speed
     )
-    out = run_submit(model_source(bundle), _track_name(track), name, db=_db(db), config=cfg)
+    limits = _limits(time_limit, memory_limit)
+    out = run_submit(
+        model_source(bundle),
+        _track_name(track),
+        name,
+        db=_db(db),
+        config=cfg,
+        limits=limits,
+        lock_timeout_s=lock_timeout,
+    )
     e = out.entry
     ratio = lap_ratio(e.average_lap_s, out.bound_s)
     vs_bound = (
@@ -256,8 +306,15 @@ def run(
     bots: BotsOpt = DEFAULT_BOTS,
     bot_speed: BotSpeedOpt = DEFAULT_BOT_SPEED_MPS,
     progress: Annotated[bool, typer.Option(help="Show the progress bar.")] = True,
+    time_limit: TimeLimitOpt = None,
+    memory_limit: MemoryLimitOpt = DEFAULT_MEMORY_LIMIT,
+    lock_timeout: LockTimeoutOpt = DEFAULT_LOCK_TIMEOUT_S,
 ) -> None:
-    """Evaluate and record every bundle in FOLDER (named after each bundle), in parallel."""
+    """Evaluate and record every bundle in FOLDER (named after each bundle), in parallel.
+
+    Each bundle runs in its own process within --time-limit and --memory-limit; one past a
+    limit is skipped (nothing recorded for it) and the others still count.
+    """
     from racer.errors import ConfigError
     from racer.evaluate.leaderboard import find_bundles, run_directory
 
@@ -266,8 +323,16 @@ def run(
     cfg = _official(
         race, seed, offtrack_penalty, crash_penalty, reset_limit, boxes, bots, bot_speed
     )
+    limits = _limits(time_limit, memory_limit)
     outcomes = run_directory(
-        folder, _track_name(track), db=_db(db), workers=workers, config=cfg, progress=progress
+        folder,
+        _track_name(track),
+        db=_db(db),
+        workers=workers,
+        config=cfg,
+        progress=progress,
+        limits=limits,
+        lock_timeout_s=lock_timeout,
     )
     bad = 0
     for o in outcomes:

@@ -64,22 +64,35 @@ def check(
     runs: Annotated[int, typer.Option(min=1, help="Runs (start points) per situation.")] = 8,
     steps: Annotated[int, typer.Option(min=1, help="Consecutive steps per run.")] = 12,
     seed: Annotated[int, typer.Option(help="Seed for the pose perturbations.")] = 0,
+    timeout: Annotated[
+        float | None,
+        typer.Option(
+            "--timeout",
+            help="Time limit of one call, seconds (default 5, as in training; "
+            "[env] reward_timeout_s there).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Try a reward on synthetic car poses (no physics) and report its values and failures.
 
     The car is placed along the track in several situations (on the centre line, near the
     border, off the track, driving backwards, zig-zag steering, objects ahead), each as short
     runs of consecutive steps. Prints the reward range per situation, the params keys the
-    function reads and any failure. Exit status: 0 all good, 1 the function failed on some
-    poses, 2 it could not be loaded.
+    function reads and any failure (exceptions, sys.exit(), non-numbers, NaN). The check runs
+    in a child process under the same per-call time limit as training. Exit status: 0 all good,
+    1 the function failed on some poses, 2 it could not be loaded, ran past the time limit or
+    ended the process (os._exit()).
     """
     from racer.rewards import load_reward
-    from racer.rewards.check import check_reward
+    from racer.rewards.check import check_reward_isolated
     from racer.track import DEFAULT_TRACK, load_track
 
     plugin = load_reward(reward)
+    if timeout is not None:
+        plugin = plugin.with_timeout(timeout)
     the_track = load_track(track if track is not None else DEFAULT_TRACK)
-    report = check_reward(plugin, the_track, runs=runs, steps=steps, seed=seed)
+    report = check_reward_isolated(plugin, the_track, runs=runs, steps=steps, seed=seed)
 
     console = _console()
     title = f"{plugin.name} on {report.track_name} ({plugin.source})"

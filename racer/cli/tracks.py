@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from racer.errors import TrackError
+from racer.errors import ConfigError, TrackError
 
 app = typer.Typer(
     help="Tracks: list built-in and user tracks, draw one, import a DeepRacer .npy or .track.toml.",
@@ -27,13 +27,46 @@ def _width_text(lo: float, hi: float) -> str:
     return f"{lo:.2f}" if abs(hi - lo) < 0.005 else f"{lo:.2f}-{hi:.2f}"
 
 
+def _check_output(path: Path, option: str, image: bool = False) -> Path:
+    """Refuse an output path that cannot be written, before any work is done.
+
+    Args:
+        path: The file to write.
+        option: The option's name, for the message.
+        image: Also require a supported image suffix.
+
+    Returns:
+        The path.
+
+    Raises:
+        ConfigError: One line: an unsupported image suffix, or a folder in the way.
+    """
+    from racer.track.loading import shown_path
+    from racer.track.plot import check_image_path
+
+    if image:
+        check_image_path(path)
+    if path.is_dir():
+        raise ConfigError(f"{option} {shown_path(path)} is a directory; give a file name")
+    return path
+
+
+def _write_error(path: Path, exc: OSError) -> ConfigError:
+    """One line for an output file that could not be written (no permission, disk full)."""
+    from racer.track.loading import shown_path
+
+    return ConfigError(f"cannot write {shown_path(path)} ({exc.strerror or exc})")
+
+
 @app.command("list")
 def list_command() -> None:
     """List every track available by name: length, width, turns and source."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     from racer.track import list_tracks, load_track_file
+    from racer.track.loading import shown_path
 
     table = Table(title=None, show_edge=False, header_style="bold")
     for column, justify in (
@@ -45,13 +78,15 @@ def list_command() -> None:
     ):
         table.add_column(column, justify=justify)  # type: ignore[arg-type]
     for info in list_tracks():
+        # A library file's name is anything the file system allows: no markup, no escapes.
+        name = escape(shown_path(info.name))
         try:
             track = load_track_file(info.path, name=info.name, source=info.source)
         except TrackError as exc:
-            table.add_row(info.name, "-", "-", "-", f"{info.source} (invalid: {exc})")
+            table.add_row(name, "-", "-", "-", escape(f"{info.source} (invalid: {exc})"))
             continue
         table.add_row(
-            info.name,
+            name,
             f"{track.length:.1f}",
             _width_text(track.min_width, track.max_width),
             str(track.turns()),
@@ -70,8 +105,12 @@ def show_command(
     """Draw a track to an image: road, borders, centre line, start line, direction."""
     from racer.track import load_track, plot_track
 
+    _check_output(out, "--out", image=True)
     t = load_track(track)
-    path = plot_track(t, out)
+    try:
+        path = plot_track(t, out)
+    except OSError as exc:
+        raise _write_error(out, exc) from None
     typer.echo(
         f"{t.name}: {t.length:.2f} m, width {_width_text(t.min_width, t.max_width)} m, "
         f"{t.turns()} turns, {t.direction}, {t.n_waypoints} waypoints -> {path}"
@@ -142,14 +181,23 @@ def line_command(
 
     from racer.track import load_track, plot_racing_line, racing_line
 
+    if out is not None:
+        _check_output(out, "--out", image=True)
+    if csv is not None:
+        _check_output(csv, "--csv")
     t = load_track(track)
     if reverse:
         t = t.reversed()
     line = racing_line(t, safety_margin_m=margin, method=method)
-    if csv is not None:
-        line.to_csv(csv)
-    if out is not None:
-        plot_racing_line(line, t, out)
+    for target, write in (
+        (csv, lambda p: line.to_csv(p)),
+        (out, lambda p: plot_racing_line(line, t, p)),
+    ):
+        if target is not None:
+            try:
+                write(target)
+            except OSError as exc:
+                raise _write_error(target, exc) from None
     summary = line.summary()
     if json_out:
         typer.echo(json.dumps(summary, indent=2))

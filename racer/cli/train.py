@@ -9,6 +9,8 @@ import typer
 
 from racer.errors import ConfigError
 
+INTERRUPTED_EXIT = 130  # 128 + SIGINT: what shells expect of a program stopped by Ctrl-C
+
 
 def train(
     agent: Annotated[
@@ -38,21 +40,40 @@ def train(
     ] = None,
     progress: Annotated[bool, typer.Option(help="Show the progress bar.")] = True,
 ) -> None:
-    """Train an agent with PPO (or SAC) and write a run folder."""
-    from racer.train.config import load_agent
+    """Train an agent with PPO (or SAC) and write a run folder.
+
+    Ctrl-C saves a checkpoint and exits with status 130 (the shell's convention for SIGINT).
+    """
+    from racer.train.config import check_option, load_agent
     from racer.train.pipeline import load_run_config
     from racer.train.pipeline import train as run_training
 
+    # every option gets the recipe's own rule for the key it overrides, before anything runs
+    options = (
+        ("--track", "env.tracks", list(track) if track is not None else None),
+        ("--reward", "env.reward", reward),
+        ("--observation", "env.observation", observation),
+        ("--steps", "budget.steps", steps),
+        ("--envs", "budget.envs", envs),
+        ("--seed", "budget.seed", seed),
+        ("--device", "budget.device", device),
+    )
+    for flag, key, value in options:
+        if value is not None:
+            check_option(flag, key, value)
     if resume is not None:
         if agent is not None:
             raise ConfigError("give either AGENT or --resume RUN, not both")
+        if out is not None:
+            raise ConfigError("--out cannot be given with --resume (the run folder is RUN)")
         cfg = load_run_config(resume)
         for name, value in (
             ("--track", track),
             ("--reward", reward),
             ("--observation", observation),
+            ("--seed", seed),
         ):
-            if value:
+            if value is not None:
                 raise ConfigError(f"{name} cannot change on --resume (the run's config is fixed)")
     elif agent is None:
         raise ConfigError("missing AGENT (for example: racer train agents/quickstart)")
@@ -68,7 +89,7 @@ def train(
         cfg.budget.steps = steps
     if envs is not None:
         cfg.budget.envs = envs
-    if seed is not None and resume is None:
+    if seed is not None:
         cfg.budget.seed = seed
     if device is not None:
         cfg.budget.device = device
@@ -81,6 +102,7 @@ def train(
     typer.echo(f"{state}: {result.steps} steps in {result.wall_s:.0f} s -> {result.run_dir}")
     if result.interrupted:
         typer.echo(f"resume with: racer train --resume {result.run_dir}")
+        raise typer.Exit(INTERRUPTED_EXIT)
 
 
 def _as_recipe(cfg) -> dict:  # type: ignore[no-untyped-def]
@@ -98,8 +120,17 @@ def report(
     ] = None,
 ) -> None:
     """Write PNG plots of a run: learning curves, lap times, trajectories, action usage."""
+    import csv
+
     from racer.train.report import write_report
 
-    paths = write_report(run, out)
+    try:
+        paths = write_report(run, out)
+    except (UnicodeDecodeError, ValueError, KeyError, IndexError, csv.Error) as exc:
+        # a hand-edited or damaged metrics.csv / eval.csv / best_trajectories.npz
+        detail = (str(exc).strip().splitlines() or [""])[0][:160]
+        raise ConfigError(
+            f"{run}: cannot read the run's logs for the report ({type(exc).__name__}: {detail})"
+        ) from None
     for p in paths:
         typer.echo(f"wrote {p}")

@@ -22,7 +22,7 @@ from racer.env.follower import command_to_action
 from racer.env.race_env import DT_S, RaceEnv
 from racer.env.spaces import MAX_STEERING_DEG
 from racer.sim.config import WHEELBASE_M
-from racer.track.racing_line import RacingLine
+from racer.track.racing_line import RacingLine, racing_line
 
 MIN_LOOKAHEAD_M = 0.25  # pure-pursuit look-ahead at standstill, m
 LOOKAHEAD_S = 0.12  # look-ahead grows by this many seconds of travel, s (0.73 m at 4 m/s)
@@ -72,6 +72,8 @@ class RacingLineExpert:
         env: the environment to drive (``env.unwrapped`` is used); it provides the racing line
             of the direction driven this episode (:attr:`RaceEnv.racing_line`).
         speed_scale: multiplies the profile speed (1.0 races at the car's limits).
+        safety_margin_m: drive a line kept this far from the borders (beyond half the car's
+            width) instead of the env's; a wider margin leaves a student room for its errors.
         min_lookahead_m: pure-pursuit look-ahead at standstill, m.
         lookahead_s: extra look-ahead per m/s of speed, s.
     """
@@ -82,15 +84,26 @@ class RacingLineExpert:
         speed_scale: float = 1.0,
         min_lookahead_m: float = MIN_LOOKAHEAD_M,
         lookahead_s: float = LOOKAHEAD_S,
+        safety_margin_m: float | None = None,
     ) -> None:
         self.env: RaceEnv = env.unwrapped
         self.speed_scale = speed_scale
+        self.safety_margin_m = safety_margin_m
         self.min_lookahead_m = min_lookahead_m
         self.lookahead_s = lookahead_s
         self._tables: dict[int, LineTable] = {}
 
-    def _table(self) -> LineTable:
-        line = self.env.racing_line
+    @property
+    def line(self) -> RacingLine:
+        """The line driven this episode: the env's, or one with this expert's margin."""
+        if self.safety_margin_m is None:
+            return self.env.racing_line
+        env = self.env
+        return racing_line(
+            env.driven_track, env.world.config.car_limits(), safety_margin_m=self.safety_margin_m
+        )
+
+    def _table(self, line: RacingLine) -> LineTable:
         table = self._tables.get(id(line))
         if table is None:
             table = self._tables[id(line)] = LineTable(line)
@@ -100,8 +113,8 @@ class RacingLineExpert:
         """The (steering_deg, speed_mps) the expert wants now."""
         env = self.env
         state = env.world.car_state()
-        line = env.racing_line
-        table = self._table()
+        line = self.line
+        table = self._table(line)
         yaw = float(state.yaw_rad)
         v = max(0.0, float(state.speed_mps))
         rx = state.x_m - 0.5 * WHEELBASE_M * math.cos(yaw)

@@ -336,12 +336,15 @@ class RaceEnv(gym.Env):
         self._still = self._still + 1 if abs(state.speed_mps) < IMMOBILIZED_SPEED_MPS else 0
 
         params = self._build_params(state, speed_mps, steering_deg, proj)
+        offtrack = bool(params["is_offtrack"])  # read before the (untrusted) reward runs
+        # The plugin hands the reward its own copy of params (racer.rewards.plugin): `params`
+        # here stays racer's, for termination and `info`.
         reward = self.reward_fn(params, step=self._steps)
 
         status = STATUS_IN_PROGRESS
         if self._travelled_m >= lap_m - 1e-6:
             status = STATUS_LAP_COMPLETE
-        elif params["is_offtrack"]:
+        elif offtrack:
             status = STATUS_OFF_TRACK
         elif state.crashed:
             status = STATUS_CRASHED

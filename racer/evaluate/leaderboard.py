@@ -2,13 +2,18 @@
 
 One SQLite file (``leaderboard.db`` in the current folder by default, or ``$RACER_LEADERBOARD``)
 holds one row per submission. Rows are written only after the evaluation finished, in one short
-``BEGIN IMMEDIATE`` transaction, with the database in WAL mode and a busy timeout, so concurrent
-submissions (several processes) never lose or corrupt a row and a failed evaluation leaves no
-row at all.
+``BEGIN IMMEDIATE`` transaction, with the database in WAL mode, so concurrent submissions
+(several processes) never lose or corrupt a row and a failed evaluation leaves no row at all.
+While another process holds the file locked, an operation waits at most ``lock_timeout_s``
+(:data:`LOCK_TIMEOUT_S` by default, ``--lock-timeout``), saying once on stderr that it waits,
+then gives up with one :class:`ConfigError` line.
 
 Submissions are deploy bundles (:mod:`racer.car.bundle`): verified (sizes, checksums, metadata,
 the ONNX graph's inputs and outputs) and self-tested on their golden inputs, then run with ONNX
-Runtime. Nothing submitted is ever unpickled. The built-in drivers (``expert:racing-line``,
+Runtime. Nothing submitted is ever unpickled. With ``limits`` (always from the CLI) all of that
+runs in a child process with a wall-clock and a memory limit (:mod:`racer.evaluate.sandbox`):
+past either the child is killed and nothing is recorded; the row is the one an in-process
+evaluation records. The built-in drivers (``expert:racing-line``,
 ``expert:centerline``: :data:`racer.evaluate.policies.EXPERTS`) can be submitted too, as
 reference rows: evaluated under the same rules and recorded in the same row format, with the
 driver's name as the model and no checksum (they read the car's true pose: not deployable).
@@ -31,10 +36,11 @@ import math
 import multiprocessing
 import os
 import sqlite3
+import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass, field, replace
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -46,6 +52,7 @@ from racer.errors import ConfigError, RacerError
 from racer.evaluate.evaluator import METRIC_NAMES, lap_ratio, lap_time_bound_s
 from racer.evaluate.policies import EXPERT_PREFIX, BundlePolicy, bundle_label, expert_policy
 from racer.evaluate.races import LEADERBOARD_LAPS, RaceConfig, RaceFormat
+from racer.evaluate.sandbox import Limits, default_time_limit_s, run_limited
 from racer.track import load_track
 
 if TYPE_CHECKING:  # the simulator is imported only when something is evaluated
@@ -54,7 +61,8 @@ if TYPE_CHECKING:  # the simulator is imported only when something is evaluated
 DEFAULT_DB = "leaderboard.db"
 ENV_DB = "RACER_LEADERBOARD"  # environment variable naming the database file
 SCHEMA_VERSION = 1
-BUSY_TIMEOUT_MS = 60_000  # wait this long for another writer before giving up
+LOCK_TIMEOUT_S = 30.0  # default wait for another process's lock on the file before giving up, s
+LOCK_POLL_MS = 250  # SQLite's own busy wait per attempt; racer's loop counts the total, ms
 MAX_NAME_CHARS = 64
 MAX_LINE_POINTS = 400  # best-lap line stored per submission, downsampled to at most this
 
@@ -175,42 +183,92 @@ def default_db() -> Path:
     return Path(os.environ.get(ENV_DB) or DEFAULT_DB)
 
 
-def connect(db: str | Path) -> sqlite3.Connection:
+class _LockWait:
+    """One bounded wait for a locked database, shared by every step of one operation.
+
+    The first time the file is found locked it prints one line on stderr saying it waits; when
+    ``timeout_s`` has passed in all it gives up with one :class:`ConfigError` line.
+
+    Args:
+        path: the database file (for messages).
+        timeout_s: the most seconds to wait in all.
+    """
+
+    def __init__(self, path: Path, timeout_s: float | None = None) -> None:
+        timeout = LOCK_TIMEOUT_S if timeout_s is None else float(timeout_s)
+        if not (math.isfinite(timeout) and timeout >= 0):
+            raise ConfigError(f"the lock timeout must be a number of seconds >= 0, got {timeout}")
+        self.path = path
+        self.timeout_s = timeout
+        self.deadline = time.monotonic() + timeout
+        self.announced = False
+
+    def run(self, fn: Callable[[], Any]) -> Any:
+        """Run ``fn``, retrying while another connection holds the lock, up to the deadline."""
+        delay = 0.05
+        while True:
+            try:
+                return fn()
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    raise
+                left = self.deadline - time.monotonic()
+                if left <= 0:
+                    raise ConfigError(
+                        f"{self.path}: the leaderboard is locked by another process and stayed "
+                        f"locked for {self.timeout_s:g} s; try again when it is done (or wait "
+                        "longer with --lock-timeout)"
+                    ) from None
+                if not self.announced:
+                    self.announced = True
+                    print(
+                        f"racer: {self.path}: the leaderboard is locked by another process; "
+                        f"waiting up to {self.timeout_s:g} s",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+                time.sleep(min(delay, left))
+                delay = min(delay * 2, 1.0)
+
+
+def connect(
+    db: str | Path, lock_timeout_s: float | None = None, *, _wait: _LockWait | None = None
+) -> sqlite3.Connection:
     """Open (and create) the leaderboard database: WAL mode, busy timeout, schema in place.
 
     Args:
         db: the SQLite file.
+        lock_timeout_s: the most seconds to wait while another process holds the file's lock
+            (default :data:`LOCK_TIMEOUT_S`); one line on stderr says it waits.
 
     Returns:
         A connection in autocommit mode (transactions are explicit).
 
     Raises:
-        ConfigError: the file is not a leaderboard database or cannot be opened.
+        ConfigError: the file is not a leaderboard database, cannot be opened, or stayed
+            locked past the timeout.
     """
     path = Path(db)
     if path.parent and not path.parent.exists():
         raise ConfigError(f"{path}: folder {path.parent} does not exist")
+    wait = _wait or _LockWait(path, lock_timeout_s)
+    conn: sqlite3.Connection | None = None
     try:
-        conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
-        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        _retry_locked(lambda: conn.execute("PRAGMA journal_mode = WAL").fetchone())
-        conn.execute("PRAGMA synchronous = FULL")
-        _retry_locked(lambda: _ensure_schema(conn))
+        conn = sqlite3.connect(str(path), timeout=LOCK_POLL_MS / 1000, isolation_level=None)
+        c = conn
+        c.execute(f"PRAGMA busy_timeout = {LOCK_POLL_MS}")
+        wait.run(lambda: c.execute("PRAGMA journal_mode = WAL").fetchone())
+        c.execute("PRAGMA synchronous = FULL")
+        wait.run(lambda: _ensure_schema(c))
     except sqlite3.DatabaseError as exc:
+        if conn is not None:
+            conn.close()
         raise ConfigError(f"{path}: not a usable leaderboard database ({exc})") from None
+    except BaseException:
+        if conn is not None:
+            conn.close()
+        raise
     return conn
-
-
-def _retry_locked(fn: Callable[[], Any], tries: int = 50) -> Any:
-    """Run ``fn``, retrying while another connection holds a lock SQLite did not wait for."""
-    for k in range(tries):
-        try:
-            return fn()
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) and "busy" not in str(exc) or k == tries - 1:
-                raise
-            time.sleep(0.05 * (k + 1))
-    return None  # pragma: no cover
 
 
 def _ensure_schema(conn: sqlite3.Connection) -> None:
@@ -248,12 +306,14 @@ def _now_utc() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def record(db: str | Path, entry: Entry) -> int:
+def record(db: str | Path, entry: Entry, lock_timeout_s: float | None = None) -> int:
     """Insert one submission in one ``BEGIN IMMEDIATE`` transaction.
 
     Args:
         db: the SQLite file.
         entry: the figures (its ``submitted_utc`` is set now when empty).
+        lock_timeout_s: the most seconds to wait for another process's lock (default
+            :data:`LOCK_TIMEOUT_S`), then one ConfigError line; nothing is written then.
 
     Returns:
         The new row's id.
@@ -281,11 +341,12 @@ def record(db: str | Path, entry: Entry) -> int:
         json.dumps(entry.best_lap_line, allow_nan=False),
         json.dumps(entry.result, allow_nan=False),
     )
-    conn = connect(db)
+    wait = _LockWait(Path(db), lock_timeout_s)
+    conn = connect(db, _wait=wait)
     try:
 
         def _insert() -> int:
-            conn.execute("BEGIN IMMEDIATE")  # waits up to the busy timeout for other writers
+            conn.execute("BEGIN IMMEDIATE")  # waits LOCK_POLL_MS, then _LockWait retries
             try:
                 cur = conn.execute(
                     f"INSERT INTO submissions ({', '.join(_COLUMNS)}) "
@@ -299,7 +360,7 @@ def record(db: str | Path, entry: Entry) -> int:
                 raise
             return row_id
 
-        return int(_retry_locked(_insert))
+        return int(wait.run(_insert))
     finally:
         conn.close()
 
@@ -328,13 +389,20 @@ def _entry_from_row(row: sqlite3.Row) -> Entry:
     )
 
 
-def entries(db: str | Path, track: str | None = None, race: str | None = None) -> list[Entry]:
+def entries(
+    db: str | Path,
+    track: str | None = None,
+    race: str | None = None,
+    lock_timeout_s: float | None = None,
+) -> list[Entry]:
     """Every submission (optionally of one track and race format), oldest first.
 
     Args:
         db: the SQLite file.
         track: only this track.
         race: only this race format.
+        lock_timeout_s: the most seconds to wait for another process's lock (default
+            :data:`LOCK_TIMEOUT_S`).
 
     Returns:
         The entries.
@@ -342,7 +410,8 @@ def entries(db: str | Path, track: str | None = None, race: str | None = None) -
     path = Path(db)
     if not path.exists():
         raise ConfigError(f"{path}: no leaderboard yet; submit with 'racer leaderboard submit'")
-    conn = connect(path)
+    wait = _LockWait(path, lock_timeout_s)
+    conn = connect(path, _wait=wait)
     conn.row_factory = sqlite3.Row
     try:
         sql = "SELECT * FROM submissions"
@@ -355,7 +424,7 @@ def entries(db: str | Path, track: str | None = None, race: str | None = None) -
             args.append(race)
         if where:
             sql += " WHERE " + " AND ".join(where)
-        rows = conn.execute(sql + " ORDER BY id", args).fetchall()
+        rows = wait.run(lambda: conn.execute(sql + " ORDER BY id", args).fetchall())
     finally:
         conn.close()
     return [_entry_from_row(r) for r in rows]
@@ -547,6 +616,67 @@ def evaluate_bundle(
     return result, label, digest
 
 
+def _evaluate_entry(bundle: str, track: str, config: dict[str, Any], name: str) -> dict[str, Any]:
+    """Child-process target of a limited submission: evaluate, return the entry as JSON data.
+
+    Runs in the :mod:`racer.evaluate.sandbox` child: the same :func:`evaluate_bundle` and
+    :func:`entry_from_result` as an in-process submission, so the row is the same.
+    """
+    result, label, digest = evaluate_bundle(bundle, track, RaceConfig(**config))
+    entry = entry_from_result(result, name, label, digest)
+    return {"entry": asdict(entry), "bound_s": result.bound_s}
+
+
+def _entry_from_data(data: Any, label: str) -> tuple[Entry, float | None]:
+    """The entry a sandboxed evaluation sent back (plain JSON data, checked)."""
+    try:
+        fields = dict(data["entry"])
+        fields["best_lap_line"] = [tuple(p) for p in fields["best_lap_line"]]
+        fields["lap_times_s"] = list(fields["lap_times_s"])
+        bound = data["bound_s"]
+        entry = Entry(**fields)
+        bound_s = None if bound is None else float(bound)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise RacerError(
+            f"{label}: the evaluation process sent a malformed result ({exc})"
+        ) from None
+    return entry, bound_s
+
+
+def evaluate_limited(
+    bundle_path: str | Path, track: str, name: str, config: RaceConfig, limits: Limits
+) -> tuple[Entry, float | None]:
+    """Verify, self-test and evaluate an untrusted bundle in a child process within ``limits``.
+
+    Args:
+        bundle_path: the bundle folder or ``.tar.gz``.
+        track: the track.
+        name: the racer's name.
+        config: the race settings.
+        limits: the wall-clock limit (None: :func:`racer.evaluate.sandbox.default_time_limit_s`
+            of the race) and the memory limit.
+
+    Returns:
+        ``(entry, bound_s)``: the entry (not yet recorded), exactly as :func:`evaluate_bundle`
+        and :func:`entry_from_result` give it in this process, and the track's bound.
+
+    Raises:
+        RacerError: the bundle's own error, or a limit reached (:class:`SandboxError`).
+    """
+    time_s = limits.time_s or default_time_limit_s(
+        config.trials, config.laps, config.time_limit_per_lap_s
+    )
+    label = f"bundle {bundle_label(bundle_path)}"
+    data = run_limited(
+        f"{__name__}:_evaluate_entry",
+        {"bundle": str(bundle_path), "track": track, "config": config.to_dict(), "name": name},
+        time_limit_s=time_s,
+        memory_bytes=limits.memory_bytes,
+        label=label,
+    )
+    return _entry_from_data(data, label)
+
+
 #: Under a board that holds built-in drivers' rows (``show`` and the HTML page).
 REFERENCE_NOTE = (
     f"{EXPERT_PREFIX}* rows are built-in drivers recorded for reference: they read the car's "
@@ -593,6 +723,8 @@ def submit(
     name: str,
     db: str | Path | None = None,
     config: RaceConfig | None = None,
+    limits: Limits | None = None,
+    lock_timeout_s: float | None = None,
 ) -> SubmitOutcome:
     """Run the official evaluation of a bundle and record it (the evaluation comes first).
 
@@ -603,6 +735,10 @@ def submit(
         name: the racer's name.
         db: the SQLite file (default: :func:`default_db`).
         config: the race settings (default: :func:`official_config`).
+        limits: evaluate a bundle in a child process within these limits
+            (:func:`evaluate_limited`; ``racer leaderboard submit`` always does); None: in this
+            process (trusted bundles, tests). Built-in drivers always run here.
+        lock_timeout_s: the most seconds to wait for another process's lock on the database.
 
     Returns:
         The outcome.
@@ -615,13 +751,19 @@ def submit(
     db_path = Path(db) if db is not None else default_db()
     cfg = config or official_config()
     t0 = time.perf_counter()
-    result, label, digest = evaluate_submission(bundle_path, track, cfg)
-    entry = entry_from_result(result, name, label, digest)
-    row_id = record(db_path, entry)
-    board = rank(entries(db_path, track=entry.track, race=entry.race))
+    if limits is not None and not is_expert(bundle_path):
+        entry, bound_s = evaluate_limited(bundle_path, track, name, cfg, limits)
+    else:
+        result, label, digest = evaluate_submission(bundle_path, track, cfg)
+        entry = entry_from_result(result, name, label, digest)
+        bound_s = result.bound_s
+    row_id = record(db_path, entry, lock_timeout_s)
+    board = rank(
+        entries(db_path, track=entry.track, race=entry.race, lock_timeout_s=lock_timeout_s)
+    )
     place = next((s.rank for s in board if s.entry.name == name), len(board))
     return SubmitOutcome(
-        row_id, entry, place, len(board), time.perf_counter() - t0, bound_s=result.bound_s
+        row_id, entry, place, len(board), time.perf_counter() - t0, bound_s=bound_s
     )
 
 
@@ -662,12 +804,27 @@ def find_bundles(folder: str | Path) -> list[Path]:
     return found
 
 
-def _submit_one(path: str, track: str, db: str, config: dict[str, Any]) -> RunOutcome:
+def _submit_one(
+    path: str,
+    track: str,
+    db: str,
+    config: dict[str, Any],
+    limits: dict[str, Any] | None = None,
+    lock_timeout_s: float | None = None,
+) -> RunOutcome:
     """Worker: submit one bundle under its own name; errors come back as data."""
     p = Path(path)
     try:
         cfg = RaceConfig(**config)
-        out = submit(p, track, bundle_label(p), db=db, config=cfg)
+        out = submit(
+            p,
+            track,
+            bundle_label(p),
+            db=db,
+            config=cfg,
+            limits=None if limits is None else Limits(**limits),
+            lock_timeout_s=lock_timeout_s,
+        )
     except RacerError as exc:
         return RunOutcome(p, False, str(exc))
     except Exception as exc:  # a broken bundle must not stop the others
@@ -690,6 +847,8 @@ def run_directory(
     config: RaceConfig | None = None,
     progress: bool = True,
     start_method: str | None = None,
+    limits: Limits | None = None,
+    lock_timeout_s: float | None = None,
 ) -> list[RunOutcome]:
     """Evaluate and record every bundle of a folder, in parallel processes.
 
@@ -704,6 +863,10 @@ def run_directory(
         config: the race settings (default: :func:`official_config`).
         progress: show a tqdm progress bar.
         start_method: ``forkserver`` (default where available) or ``spawn``.
+        limits: evaluate each bundle in its own child process within these limits (as
+            :func:`submit`; ``racer leaderboard run`` always does), ``workers`` at a time, and
+            record from this process; None: in ``workers`` worker processes.
+        lock_timeout_s: the most seconds to wait for another process's lock on the database.
 
     Returns:
         One outcome per bundle, in name order.
@@ -713,7 +876,8 @@ def run_directory(
     bundles = find_bundles(folder)
     db_path = str(Path(db) if db is not None else default_db())
     cfg = (config or official_config()).to_dict()
-    connect(db_path).close()  # create the file and schema once, before the workers race
+    connect(db_path, lock_timeout_s).close()  # create the file and schema once, up front
+    limits_data = None if limits is None else limits.to_dict()
     method = start_method or (
         "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
     )
@@ -722,11 +886,21 @@ def run_directory(
 
     bar = tqdm(total=len(bundles), desc="evaluating", unit="bundle", disable=not progress)
     try:
-        with ProcessPoolExecutor(
-            max_workers=min(workers, max(1, len(bundles))),
-            mp_context=multiprocessing.get_context(method),
-        ) as pool:
-            futures = {pool.submit(_submit_one, str(p), track, db_path, cfg): p for p in bundles}
+        n = min(workers, max(1, len(bundles)))
+        pool: Executor
+        if limits is not None:  # each bundle runs in its own limited child: threads wait on them
+            pool = ThreadPoolExecutor(max_workers=n)
+        else:
+            pool = ProcessPoolExecutor(
+                max_workers=n, mp_context=multiprocessing.get_context(method)
+            )
+        with pool:
+            futures = {
+                pool.submit(
+                    _submit_one, str(p), track, db_path, cfg, limits_data, lock_timeout_s
+                ): p
+                for p in bundles
+            }
             for fut in as_completed(futures):
                 p = futures[fut]
                 try:

@@ -61,6 +61,7 @@ from racer.export.policy import (
     reference_outputs,
 )
 from racer.export.record import MIN_SAMPLES, record_observations, run_track
+from racer.train.io import clean_stale_temps, is_disk_full, mark_owner
 
 GOLDEN_SAMPLES = 16  # recorded inputs with expected outputs shipped for the car's self-test
 DEFAULT_EXPORT_ROOT = Path("export")  # `racer export RUN` writes export/<run-name>/
@@ -302,7 +303,13 @@ def export_run(
     trained = load_trained_policy(run, which)
     dest = Path(out) if out is not None else default_output(run)
     archive = dest.with_name(dest.name + ".tar.gz")
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ExportError(
+            f"{dest.parent}: cannot create the folder ({exc.strerror or exc})"
+        ) from None
+    clean_stale_exports(dest)
     torch.set_num_threads(1)
 
     say(f"recording {samples} observations on {run_track(trained)!r} ({trained.observation})")
@@ -314,8 +321,10 @@ def export_run(
         if not np.array_equal(np.argmax(expected, axis=1), actions):
             raise ExportError("internal: the policy's probabilities disagree with its predict()")
 
-    work = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent))
+    work: Path | None = None
     try:
+        work = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent))
+        mark_owner(work)  # a later export leaves a live one alone (see clean_stale_exports)
         stage = work / dest.name
         stage.mkdir()
         input_shape = (1, *trained.obs_shape)
@@ -394,8 +403,17 @@ def export_run(
         pack_bundle(stage, tmp_archive)
         _publish(stage, dest, work)
         tmp_archive.replace(archive)
+    except Exception as exc:
+        if not is_disk_full(exc):
+            raise
+        raise ExportError(
+            f"{dest.parent}: no space left on device while writing the bundle {dest.name}; "
+            f"nothing was published ({dest} and {archive.name} are unchanged); free some space "
+            "and export again"
+        ) from None
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        if work is not None:
+            shutil.rmtree(work, ignore_errors=True)
     return ExportResult(
         bundle_dir=dest,
         archive=archive,
@@ -406,6 +424,29 @@ def export_run(
         samples=len(inputs),
         wall_s=time.perf_counter() - t0,
     )
+
+
+def clean_stale_exports(dest: Path) -> list[Path]:
+    """Remove what killed exports to ``dest`` left beside it (``.NAME.XXXXXXXX.tmp`` folders).
+
+    Only racer's exact temporary name for ``dest``, only this user's, only when untouched for a
+    few minutes and its recorded owner process is gone. A killed export that had already moved
+    the previous bundle aside (``_publish``) gets it moved back first.
+
+    Returns:
+        The removed temporaries.
+    """
+
+    def salvage(entry: Path) -> bool:
+        old = entry / (dest.name + ".old")
+        if old.is_dir() and not dest.exists() and not dest.is_symlink():
+            try:
+                old.rename(dest)
+            except OSError:
+                return True  # keep the temporary: it still holds the only copy
+        return False
+
+    return clean_stale_temps(dest.parent, dest.name, keep=salvage)
 
 
 def _publish(stage: Path, dest: Path, work: Path) -> None:

@@ -5,14 +5,23 @@ No physics: :func:`generate_runs` places the car on the track from its geometry 
 steering, objects ahead), each as short runs of consecutive steps so that ``steps``,
 ``progress`` and ``sim_time`` evolve as in an episode. :func:`check_reward` feeds them to a
 :class:`~racer.rewards.plugin.RewardPlugin` through :class:`~racer.rewards.params.ParamsBuilder`
-and reports the value range per situation, the ``params`` keys the function reads, and every
-failure, each with the one-line message training would stop with.
+and reports the value range per situation, the ``params`` keys the function reads, what it
+changes in its ``params`` and prints, and every failure, each with the one-line message training
+would stop with. A call past the time limit stops the check. :func:`check_reward_isolated` (what
+``racer rewards check`` runs) does it all in a forked child, so that a reward that ends or
+wedges its process is reported in one line instead of taking the command down with it.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import math
-from collections.abc import Iterator
+import multiprocessing as mp
+import signal
+import sys
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +29,7 @@ import numpy as np
 
 from racer.errors import RewardError
 from racer.rewards.params import DEEPRACER_KEYS, EXTRA_KEYS, ObjectInfo, ParamsBuilder, StepInputs
-from racer.rewards.plugin import RewardPlugin
+from racer.rewards.plugin import REWARD_STUCK_EXIT_STATUS, RewardPlugin, set_hard_stop
 
 if TYPE_CHECKING:
     from racer.track import Track
@@ -32,6 +41,7 @@ __all__ = [
     "SituationResult",
     "car_wheels",
     "check_reward",
+    "check_reward_isolated",
     "generate_runs",
 ]
 
@@ -44,6 +54,9 @@ STEERING_DEG = (-30.0, -15.0, -5.0, 0.0, 5.0, 15.0, 30.0)
 NEAR_BORDER_MARGIN_M = 0.05  # keeps the outer wheels inside the border line on curves
 OFF_TRACK_BEYOND_M = 0.5  # farthest off-track pose past the border: every wheel off the road
 MAX_FAILURES_KEPT = 3  # distinct failure messages kept per situation
+MAX_KEYS_SHOWN = 10  # unknown keys / changes listed in a note; the rest are counted
+STALL_MARGIN_S = 30.0  # a call silent this long past its time limit is stuck in C code: kill it
+_WATCH_POLL_S = 0.05  # how often the watcher looks at the checking process
 
 #: Situation name -> what it places the car in.
 SITUATIONS: dict[str, str] = {
@@ -57,18 +70,66 @@ SITUATIONS: dict[str, str] = {
 
 
 class RecordingParams(dict):  # type: ignore[type-arg]
-    """A ``params`` dict that remembers which keys the reward function read.
+    """A ``params`` dict that remembers which keys the reward function read and what it changed.
+
+    :meth:`copy` (which :class:`~racer.rewards.plugin.RewardPlugin` calls to give each call its
+    own params) returns a RecordingParams that records into the same sets.
 
     Attributes:
         accessed: Keys read through ``params[key]``, ``params.get(key)`` or ``key in params``
             (all keys when it iterates over items or values).
+        changes: How the function changed the dict, e.g. ``"params.pop('is_offtrack')"``.
     """
 
-    __slots__ = ("accessed",)
+    __slots__ = ("accessed", "changes")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.accessed: set[str] = set()
+        self.changes: set[str] = set()
+
+    def copy(self) -> RecordingParams:
+        """A shallow copy that records into the same ``accessed`` and ``changes`` sets."""
+        other = RecordingParams(self)
+        other.accessed = self.accessed
+        other.changes = self.changes
+        return other
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        self.changes.add(f"params[{_key(key)}] = ...")
+        super().__setitem__(key, value)
+
+    def __delitem__(self, key: Any) -> None:
+        self.changes.add(f"del params[{_key(key)}]")
+        super().__delitem__(key)
+
+    def pop(self, key: Any, *default: Any) -> Any:
+        self.changes.add(f"params.pop({_key(key)})")
+        self.accessed.add(key)
+        return super().pop(key, *default)
+
+    def popitem(self) -> Any:
+        self.changes.add("params.popitem()")
+        return super().popitem()
+
+    def clear(self) -> None:
+        self.changes.add("params.clear()")
+        super().clear()
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        self.changes.add("params.update(...)")
+        super().update(*args, **kwargs)
+
+    def setdefault(self, key: Any, default: Any = None) -> Any:
+        self.accessed.add(key)
+        if not super().__contains__(key):
+            self.changes.add(f"params.setdefault({_key(key)}, ...)")
+        return super().setdefault(key, default)
+
+    def __ior__(self, other: Any) -> RecordingParams:  # type: ignore[misc]
+        self.changes.add("params |= ...")
+        super().update(other)
+        return self
 
     def __getitem__(self, key: Any) -> Any:
         self.accessed.add(key)
@@ -89,6 +150,11 @@ class RecordingParams(dict):  # type: ignore[type-arg]
     def values(self) -> Any:
         self.accessed.update(self.keys())
         return super().values()
+
+
+def _key(key: Any) -> str:
+    text = repr(key) if isinstance(key, (str, int)) else f"<{type(key).__name__}>"
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 @dataclass(slots=True)
@@ -138,6 +204,10 @@ class CheckReport:
         keys_read: ``params`` keys the function read, sorted.
         unknown_keys: Keys it asked for that ``params`` does not have (typos?), sorted.
         notes: Warnings about the reward's shape (e.g. off-track pays as much as on-line).
+        changes: How the function changed its ``params`` dict, sorted (harmless: each call
+            gets its own copy; see :mod:`racer.rewards.plugin`).
+        printed_bytes: What the function wrote to stdout in all calls together, characters.
+        printed_first: The first line it printed (cut), "" when it printed nothing.
     """
 
     plugin: RewardPlugin
@@ -146,6 +216,9 @@ class CheckReport:
     keys_read: list[str]
     unknown_keys: list[str]
     notes: list[str]
+    changes: list[str] = field(default_factory=list)
+    printed_bytes: int = 0
+    printed_first: str = ""
 
     @property
     def failures(self) -> int:
@@ -315,8 +388,14 @@ def check_reward(
     runs: int = 8,
     steps: int = 12,
     seed: int = 0,
+    timeout_s: float | None = None,
+    on_call: Callable[[int], None] | None = None,
 ) -> CheckReport:
     """Drive every situation's synthetic runs through ``plugin`` and summarise.
+
+    A failing call is counted and the check goes on; a call that runs past the time limit
+    stops the check (every later call would hang as well). What the function prints (stdout
+    and stderr) is counted, not shown.
 
     Args:
         plugin: The reward to check.
@@ -324,49 +403,240 @@ def check_reward(
         runs: Runs per situation.
         steps: Consecutive steps per run.
         seed: Seed for the perturbations.
+        timeout_s: Time limit of one call, seconds; None keeps the plugin's own
+            (:data:`racer.rewards.plugin.DEFAULT_TIMEOUT_S` unless set).
+        on_call: Called with the number of calls made so far before each call (progress for a
+            watcher in another process, see :func:`check_reward_isolated`).
 
     Returns:
         The report: value range per situation, keys read, failures, notes.
+
+    Raises:
+        RewardError: A call ran past the time limit (``exc.timed_out`` is True); or
+            ``timeout_s`` is not a valid limit.
     """
+    fenced = plugin if timeout_s is None else plugin.with_timeout(timeout_s)
     builder = ParamsBuilder(track)
     results: list[SituationResult] = []
     accessed: set[str] = set()
-    for name, description in SITUATIONS.items():
-        result = SituationResult(name=name, description=description)
-        for run in generate_runs(track, name, runs=runs, steps=steps, seed=seed):
-            prev_progress = 0.0
-            for inp in run:
-                inp.prev_progress = prev_progress
-                params = RecordingParams(builder.build(inp))
-                prev_progress = params["progress"]
-                params.accessed.clear()
-                result.calls += 1
-                try:
-                    value = plugin(params, step=inp.steps)
-                except RewardError as exc:
-                    result.failures += 1
-                    message = str(exc)
-                    if message not in result.messages and len(result.messages) < MAX_FAILURES_KEPT:
-                        result.messages.append(message)
-                else:
-                    result.values.append(value)
-                accessed |= params.accessed
-        results.append(result)
+    changes: set[str] = set()
+    printed = _PrintSink()
+    calls = 0
+    with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
+        for name, description in SITUATIONS.items():
+            result = SituationResult(name=name, description=description)
+            for run in generate_runs(track, name, runs=runs, steps=steps, seed=seed):
+                prev_progress = 0.0
+                for inp in run:
+                    inp.prev_progress = prev_progress
+                    params = RecordingParams(builder.build(inp))
+                    prev_progress = params["progress"]
+                    params.accessed.clear()
+                    if on_call is not None:
+                        on_call(calls)
+                    calls += 1
+                    result.calls += 1
+                    try:
+                        value = fenced(params, step=inp.steps)
+                    except RewardError as exc:
+                        if getattr(exc, "timed_out", False):
+                            raise
+                        result.failures += 1
+                        message = str(exc)
+                        if (
+                            message not in result.messages
+                            and len(result.messages) < MAX_FAILURES_KEPT
+                        ):
+                            result.messages.append(message)
+                    else:
+                        result.values.append(value)
+                    accessed |= params.accessed
+                    changes |= params.changes
+            results.append(result)
     known = set(DEEPRACER_KEYS) | set(EXTRA_KEYS)
     keys_read = sorted(k for k in accessed if isinstance(k, str) and k in known)
     unknown = sorted(str(k) for k in accessed if not (isinstance(k, str) and k in known))
-    return CheckReport(
+    report = CheckReport(
         plugin=plugin,
         track_name=str(getattr(track, "name", "?")),
         situations=results,
         keys_read=keys_read,
         unknown_keys=unknown,
-        notes=_notes(results, unknown),
+        notes=[],
+        changes=sorted(changes),
+        printed_bytes=printed.chars,
+        printed_first=printed.first_line,
+    )
+    report.notes = _notes(results, unknown, report)
+    return report
+
+
+def check_reward_isolated(
+    plugin: RewardPlugin,
+    track: Track,
+    *,
+    runs: int = 8,
+    steps: int = 12,
+    seed: int = 0,
+    timeout_s: float | None = None,
+) -> CheckReport:
+    """:func:`check_reward` in a forked child process, so that no reward can take the caller down.
+
+    A reward that calls ``os._exit()``, is killed (out of memory), or hangs inside C code where
+    the time limit cannot reach it ends the child, not the caller: the watcher reports which
+    call it was. Where ``fork`` is not available (Windows, macOS' default) the check runs in
+    this process (and ``os._exit()`` in a reward ends it).
+
+    Args:
+        plugin: The reward to check.
+        track: The track to draw poses on.
+        runs: Runs per situation.
+        steps: Consecutive steps per run.
+        seed: Seed for the perturbations.
+        timeout_s: Time limit of one call (None: the plugin's own).
+
+    Returns:
+        The report, as :func:`check_reward` returns it.
+
+    Raises:
+        RewardError: A call ran past the time limit, or the reward ended or stalled the child
+            process; the message names the reward, the situation, the run and the step.
+    """
+    kwargs: dict[str, Any] = dict(runs=runs, steps=steps, seed=seed, timeout_s=timeout_s)
+    if sys.platform != "linux" or "fork" not in mp.get_all_start_methods():
+        return check_reward(plugin, track, **kwargs)
+    limit = plugin.timeout_s if timeout_s is None else plugin.with_timeout(timeout_s).timeout_s
+    ctx = mp.get_context("fork")
+    counter = ctx.RawValue("q", 0)
+    receiver, sender = ctx.Pipe(duplex=False)
+    child = ctx.Process(
+        target=_check_child, args=(sender, counter, plugin, track, kwargs), daemon=True
+    )
+    child.start()
+    sender.close()
+    seen, seen_at = -1, time.monotonic()
+    stall_s = (limit if limit is not None else 0.0) + STALL_MARGIN_S
+    try:
+        while True:
+            if receiver.poll(_WATCH_POLL_S):
+                try:
+                    kind, payload = receiver.recv()
+                except (EOFError, OSError):
+                    break  # the child ended without a word
+                if kind == "error":
+                    raise RewardError(payload)
+                payload.plugin = plugin  # sent without it: unpickling re-imports the file
+                return payload  # type: ignore[no-any-return]
+            if not child.is_alive() and not receiver.poll(0):
+                break
+            calls = int(counter.value)
+            now = time.monotonic()
+            if calls != seen:
+                seen, seen_at = calls, now
+            elif now - seen_at > stall_s:
+                child.kill()
+                raise RewardError(
+                    f"reward '{plugin.name}' ({_where(plugin)}) did not return for "
+                    f"{now - seen_at:.0f} s {_call_position(calls, runs, steps)}, past its time "
+                    f"limit of {limit} s (stuck in C code, or it catches the timer's exception); "
+                    "stopped it"
+                )
+    finally:
+        if child.is_alive():
+            child.kill()
+        child.join(5.0)
+        receiver.close()
+    code = child.exitcode
+    position = _call_position(int(counter.value), runs, steps)
+    if code == REWARD_STUCK_EXIT_STATUS:
+        raise RewardError(
+            f"reward '{plugin.name}' ({_where(plugin)}) ran past its time limit of {limit} s "
+            f"{position} and caught every stop (a bare except or `except BaseException` in a "
+            "loop?); stopped it"
+        )
+    how = (
+        f"was killed by signal {_signal_name(-code)}"
+        if code is not None and code < 0
+        else f"ended the process with exit status {code}"
+    )
+    raise RewardError(
+        f"reward '{plugin.name}' ({_where(plugin)}) {how} "
+        f"{_call_position(int(counter.value), runs, steps)} (os._exit()? out of memory?); "
+        "a reward must return a number"
     )
 
 
-def _notes(results: list[SituationResult], unknown: list[str]) -> list[str]:
-    """Plain-language warnings about the reward's shape."""
+def _check_child(
+    sender: Any, counter: Any, plugin: RewardPlugin, track: Track, kwargs: Any
+) -> None:
+    """The forked checking process: run the check, send the report (or the one-line error)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the watcher's to handle
+    set_hard_stop(REWARD_STUCK_EXIT_STATUS, announce=False)  # a reward that ignores its limit
+
+    def on_call(calls: int) -> None:
+        counter.value = calls
+
+    try:
+        report = check_reward(plugin, track, on_call=on_call, **kwargs)
+        report.plugin = None  # type: ignore[assignment]
+        sender.send(("report", report))
+    except RewardError as exc:
+        sender.send(("error", str(exc)))
+    except BaseException as exc:  # noqa: BLE001 - whatever it was, the watcher says it in one line
+        text = " ".join(str(exc).split())[:200]
+        sender.send(
+            ("error", f"checking reward '{plugin.name}' failed: {type(exc).__name__}: {text}")
+        )
+    finally:
+        sender.close()
+
+
+def _where(plugin: RewardPlugin) -> str:
+    if plugin.file is None:
+        return plugin.source
+    return f"{plugin.file}:{plugin.line}" if plugin.line is not None else plugin.file
+
+
+def _call_position(calls: int, runs: int, steps: int) -> str:
+    """Where call number ``calls`` (0-based) falls: situation, run and step."""
+    per_situation = runs * steps
+    names = list(SITUATIONS)
+    index = min(calls // per_situation, len(names) - 1) if per_situation else 0
+    within = calls - index * per_situation
+    return f"in situation '{names[index]}', run {within // steps + 1}, step {within % steps + 1}"
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return str(number)
+
+
+class _PrintSink(io.TextIOBase):
+    """Stands in for stdout/stderr during a check: counts characters, keeps the first line."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.chars = 0
+        self.first_line = ""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        n = len(text)
+        if not self.first_line and text.strip():
+            line = text.strip().splitlines()[0]
+            self.first_line = line if len(line) <= 80 else line[:77] + "..."
+        self.chars += n
+        return n
+
+
+def _notes(
+    results: list[SituationResult], unknown: list[str], report: CheckReport | None = None
+) -> list[str]:
+    """Plain-language warnings about the reward's shape and habits."""
     by_name = {r.name: r for r in results}
     notes = []
     values = [v for r in results for v in r.values]
@@ -382,7 +652,24 @@ def _notes(results: list[SituationResult], unknown: list[str]) -> list[str]:
         if varied and not (math.isnan(on_line) or math.isnan(mean)) and mean >= on_line:
             notes.append(f"{what} as much as on-line driving (mean {mean:.3g} vs {on_line:.3g})")
     if unknown:
+        shown = ", ".join(_cut(k, 40) for k in unknown[:MAX_KEYS_SHOWN])
+        more = f" and {len(unknown) - MAX_KEYS_SHOWN} more" if len(unknown) > MAX_KEYS_SHOWN else ""
+        notes.append(f"the function asks for keys that params does not have: {shown}{more} (typo?)")
+    if report is not None and report.changes:
+        shown = ", ".join(report.changes[:MAX_KEYS_SHOWN])
         notes.append(
-            f"the function asks for keys that params does not have: {', '.join(unknown)} (typo?)"
+            f"the function changes its params ({shown}): harmless here, each call gets its own "
+            "copy, but nothing it writes reaches the next step or the simulator"
+        )
+    if report is not None and report.printed_bytes:
+        calls = sum(r.calls for r in results)
+        notes.append(
+            f"the function printed {report.printed_bytes:,} characters in {calls} calls "
+            f"(first: {report.printed_first!r}); during training that goes to the terminal "
+            "every step and slows it down"
         )
     return notes
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -28,6 +28,7 @@ __all__ = [
     "OBJECT_IN_CAMERA_RANGE_M",
     "ObjectInfo",
     "ParamsBuilder",
+    "ReadOnlyList",
     "StepInputs",
     "heading_deg",
 ]
@@ -80,6 +81,35 @@ EXTRA_KEYS: tuple[str, ...] = (
     "racing_line_heading",  # degrees in (-180, 180], the line's direction there
     "racing_line_lap_time",  # s, the bound: the lap time of the racing line at the car's limits
 )
+
+
+_READ_ONLY_HINT = (
+    "params['waypoints'] is shared by every step and is read-only; "
+    "work on a copy: waypoints = list(params['waypoints'])"
+)
+
+
+class ReadOnlyList(list):  # type: ignore[type-arg]
+    """A list that refuses to change: the shared ``params["waypoints"]``.
+
+    It is a real ``list`` (``isinstance``, indexing, ``len``, iteration, slicing, ``+``,
+    ``.copy()``, ``.index()``, ``numpy.asarray`` all work at list speed: the C methods are
+    inherited), but ``append``, ``pop``, ``reverse``, ``sort``, item assignment and the other
+    in-place changes raise ``TypeError`` with a hint to copy it first. A reward that goes out of
+    its way (``list.pop(params["waypoints"])``) still changes it; racer itself never reads it
+    back (it keeps its own arrays), so that only breaks the reward's own later calls.
+    """
+
+    __slots__ = ()
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> Any:
+        raise TypeError(_READ_ONLY_HINT)
+
+    append = extend = insert = pop = remove = reverse = sort = clear = _refuse
+    __setitem__ = __delitem__ = __iadd__ = __imul__ = _refuse
+
+    def __reduce__(self) -> tuple[Any, ...]:  # pickle/copy without list's append protocol
+        return (ReadOnlyList, (list(self),))
 
 
 class ObjectInfo(NamedTuple):
@@ -163,8 +193,9 @@ class ParamsBuilder:
     """Builds DeepRacer reward ``params`` for one track (and one driving direction).
 
     The per-track constants (waypoints list, length, width profile) are computed once here and
-    shared by every ``params`` dict; a reward function must not mutate ``params["waypoints"]``
-    (DeepRacer shares it too). The env builds one builder per driving direction (``track`` and
+    shared by every ``params`` dict; ``params["waypoints"]`` is a :class:`ReadOnlyList`, so a
+    reward that tries to change it gets a ``TypeError`` instead of corrupting the next steps
+    (DeepRacer shares the list too, without protection). The env builds one builder per driving direction (``track`` and
     ``track.reversed()``).
 
     Progress: ``progress`` is the percentage of the lap driven from ``start_s`` in the driving
@@ -208,7 +239,7 @@ class ParamsBuilder:
         self._limits = limits
         self._line: RacingLine | None = None
         self._line_table: _LineByCenter | None = None
-        self._waypoints: list[tuple[float, float]] = track.waypoints_list()
+        self._waypoints: list[tuple[float, float]] = ReadOnlyList(track.waypoints_list())
         self._length = float(track.length)
         self._closed = bool(track.closed)
         s = np.asarray(track.s, dtype=np.float64)

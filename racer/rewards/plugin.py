@@ -5,6 +5,28 @@ Every reward is a :class:`RewardPlugin`: a callable that runs the user's
 ±:data:`MAX_ABS_REWARD`) and turns any failure into a :class:`racer.errors.RewardError` that
 names the plugin file and line, the step, the cause and the (abbreviated) ``params``.
 
+A reward is untrusted code that runs every step, so each call is fenced:
+
+* it gets its own copy of ``params`` (the dict and the per-step lists in it; the per-track
+  ``waypoints`` list is shared and read-only, :class:`racer.rewards.params.ReadOnlyList`):
+  whatever it pops, clears, appends or reassigns never reaches racer's own copy, which the env
+  reads for termination, ``info`` and the simtrace. Cost: about a microsecond per call;
+* a call has a time limit (:data:`DEFAULT_TIMEOUT_S`, ``timeout_s``), enforced with
+  ``signal.setitimer(ITIMER_REAL)`` and a ``SIGALRM`` handler: two system calls per call, about
+  a microsecond. Signals reach only the main thread, so a reward called from another thread (or
+  where ``SIGALRM`` is missing, as on Windows, or where another SIGALRM user's alarm is due
+  before the limit) runs without a limit; racer's training workers and ``racer rewards check`` call rewards in the
+  main thread of their process, and watch those processes from outside as well. Code that
+  never returns to the interpreter (one huge C-level computation) cannot be interrupted from
+  inside; the outside watchers stop it;
+* ``sys.exit()``, ``raise KeyboardInterrupt`` and any other exception, ``BaseException`` ones
+  included, become a :class:`~racer.errors.RewardError` (a real Ctrl-C is left alone: a
+  KeyboardInterrupt that the reward's own ``raise`` statement did not raise passes through).
+  During a call ``os._exit`` raises instead of ending the process, so that a plain
+  ``os._exit(3)`` is reported with its file and line too; a process killed another way (a
+  signal, ``posix._exit``, the out-of-memory killer) is reported by the process that watches
+  it (the training learner, ``racer rewards check``).
+
 Names come from one registry: the entry-point group ``racer.rewards``, where racer registers its
 own built-ins too. Two installed plugins claiming one name is an error, never a silent overwrite.
 """
@@ -13,13 +35,17 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import dis
 import importlib
 import importlib.metadata
 import importlib.util
 import inspect
 import math
 import os
+import signal
 import sys
+import threading
+import time
 import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -33,19 +59,47 @@ from racer.errors import RewardError
 
 __all__ = [
     "DEFAULT_FUNCTION",
+    "DEFAULT_TIMEOUT_S",
     "ENTRY_POINT_GROUP",
+    "IMPORT_TIMEOUT_S",
     "MAX_ABS_REWARD",
+    "MAX_TIMEOUT_S",
+    "REWARD_STUCK_EXIT_STATUS",
     "RewardInfo",
     "RewardPlugin",
     "abbreviate_params",
     "available_rewards",
     "describe_rewards",
     "load_reward",
+    "set_hard_stop",
 ]
 
 ENTRY_POINT_GROUP = "racer.rewards"
 DEFAULT_FUNCTION = "reward_function"  # DeepRacer's name for the reward entry point
 MAX_ABS_REWARD = 1e5  # |reward| above this is a bug (DESIGN.md, "Errors and data")
+DEFAULT_TIMEOUT_S = 5.0  # per call; a step's whole budget is ~1 ms, so 5 s is a hang, not slowness
+MAX_TIMEOUT_S = 3600.0  # a longer "limit" is no limit: refuse it as a configuration mistake
+IMPORT_TIMEOUT_S = 120.0  # importing the file (it may import torch or scipy from a cold disk)
+MAX_FILE_BYTES = 10_000_000  # a reward file is source code; DeepRacer's own limit is far lower
+_TIMER_REFIRE_S = 0.25  # after the first alarm, again this often (a reward that swallows one)
+HARD_STOP_GRACE_S = 2.0  # a call still running this long after its first alarm caught it
+REWARD_STUCK_EXIT_STATUS = 86  # a worker's exit status for "its reward ignored the time limit"
+_MESSAGE_CHARS = 300  # a reward's own exception text is cut to this in the one-line error
+_RAISE_OPCODE = dis.opmap["RAISE_VARARGS"]
+#: Mutable lists that params holds per step (racer.rewards.params): copied for each call, so that
+#: a reward's ``append`` cannot reach the env's ``info["params"]`` or the simtrace. ``waypoints``
+#: is shared by every step and read-only instead (racer.rewards.params.ReadOnlyList).
+_PER_STEP_LISTS = (
+    "closest_waypoints",
+    "racing_line_point",
+    "closest_objects",
+    "objects_location",
+    "objects_left_of_center",
+    "objects_speed",
+    "objects_heading",
+    "objects_distance",
+    "objects_distance_from_center",
+)
 
 _KIND_FILE = "file"
 _KIND_ENTRY_POINT = "entry point"
@@ -72,7 +126,8 @@ class RewardPlugin:
 
     Calling it runs the wrapped ``reward_function(params)`` and returns its value as a float;
     an exception, a non-number (``None``, ``str``, ``bool``...), NaN/inf or a value beyond
-    ±:data:`MAX_ABS_REWARD` raises :class:`~racer.errors.RewardError`.
+    ±:data:`MAX_ABS_REWARD` raises :class:`~racer.errors.RewardError`, and so does a call
+    that runs longer than ``timeout_s`` (see the module docstring for how each call is fenced).
 
     Pickling stores how to load the function again, not the function: a file plugin its absolute
     path and function name (the file is read again on unpickle), an installed plugin its
@@ -86,9 +141,10 @@ class RewardPlugin:
         line: Line of the function's ``def`` in its file, when known.
         file: The file the function is defined in, when known (for error messages).
         func: The wrapped function.
+        timeout_s: Time limit of one call, seconds; None: no limit.
     """
 
-    __slots__ = ("_kind", "_spec", "file", "func", "line", "name", "source")
+    __slots__ = ("_kind", "_spec", "file", "func", "line", "name", "source", "timeout_s")
 
     def __init__(
         self,
@@ -98,6 +154,7 @@ class RewardPlugin:
         source: str,
         kind: str = _KIND_CALLABLE,
         spec: Any = None,
+        timeout_s: float | None = DEFAULT_TIMEOUT_S,
     ) -> None:
         """Wrap ``func``; use :func:`load_reward` rather than this constructor.
 
@@ -108,7 +165,9 @@ class RewardPlugin:
             kind: ``"file"``, ``"entry point"`` or ``"callable"``: how it pickles.
             spec: What pickling stores: ``(path, function)`` for a file, the name for an entry
                 point, the callable itself otherwise.
+            timeout_s: Time limit of one call, seconds (None: no limit).
         """
+        self.timeout_s = _valid_timeout(timeout_s)
         self.func = func
         self.name = name
         self.source = source
@@ -116,36 +175,90 @@ class RewardPlugin:
         self._spec = spec if spec is not None else func
         self.file, self.line = _definition_site(func)
 
+    def with_timeout(self, timeout_s: float | None) -> RewardPlugin:
+        """The same reward with another per-call time limit.
+
+        Args:
+            timeout_s: Seconds, in (0, :data:`MAX_TIMEOUT_S`]; None: no limit.
+
+        Returns:
+            A new plugin (this one is unchanged).
+
+        Raises:
+            RewardError: ``timeout_s`` is not a finite number in range.
+        """
+        other = RewardPlugin.__new__(RewardPlugin)
+        for name in RewardPlugin.__slots__:
+            setattr(other, name, getattr(self, name))
+        other.timeout_s = _valid_timeout(timeout_s)
+        return other
+
     def __call__(self, params: dict[str, Any], *, step: int | None = None) -> float:
         """Run the reward function on ``params`` and validate its value.
 
+        The function gets its own shallow copy of ``params``: what it changes in it stays there.
+
         Args:
-            params: The reward params for this step.
+            params: The reward params for this step (not modified).
             step: Step number for error messages; defaults to ``params["steps"]``.
 
         Returns:
             The reward, a finite float within ±:data:`MAX_ABS_REWARD`.
 
         Raises:
-            RewardError: The function raised, or returned a value that is not a finite number
-                within bounds.
+            RewardError: The function raised (``SystemExit`` and other ``BaseException`` s
+                included), ran past ``timeout_s``, or returned a value that is not a finite
+                number within bounds.
+            KeyboardInterrupt: A real Ctrl-C arrived during the call.
         """
+        view = _own_params(params)
+        limit = self.timeout_s
+        outer = not _timer_armed  # a reward calling a reward: the outer call owns the timer
+        real_exit = os._exit
+        start_s = time.perf_counter()
         try:
-            value = self.func(params)
-        except Exception as exc:
+            try:
+                os._exit = _refuse_exit  # type: ignore[assignment]
+                if outer and limit is not None:
+                    _arm_timer(limit)
+                value = self.func(view)
+                reward = self._checked(value, params, step)
+            finally:
+                if outer and _timer_armed:
+                    _disarm_timer()
+                os._exit = real_exit
+        except RewardError:
+            raise
+        except _RewardTimeout as exc:
+            elapsed_s = time.perf_counter() - start_s
+            raise self._timeout_error(exc, params, step, elapsed_s) from None
+        except KeyboardInterrupt as exc:
+            if not _raised_by_code(exc):
+                raise  # a real Ctrl-C: the caller stops (and saves) as it does for any Ctrl-C
             raise self._raised_error(exc, params, step) from exc
+        except BaseException as exc:  # SystemExit, GeneratorExit, MemoryError...: reward bugs
+            raise self._raised_error(exc, params, step) from exc
+        return reward
+
+    def _checked(self, value: Any, params: Mapping[str, Any], step: int | None) -> float:
+        """``value`` as a float, or the RewardError that says why it is not a valid reward."""
         kind = type(value)
-        if kind is float or kind is int or _is_number(value):
-            reward = float(value)
+        if kind is float:
+            reward = value
+        elif kind is int or _is_number(value):
+            try:
+                reward = float(value)
+            except (OverflowError, TypeError, ValueError):  # 10**400, odd int subclasses
+                reward = math.inf
         else:
             raise self._value_error(
-                f"returned {_short_repr(value)} of type {kind.__name__}, not a number "
-                "(return an int or float)",
+                f"returned {_short_repr(value)} of type {kind.__name__[:40]}, "
+                "not a number (return an int or float)",
                 params,
                 step,
             )
         if not -MAX_ABS_REWARD <= reward <= MAX_ABS_REWARD:  # also catches NaN
-            what = "NaN" if math.isnan(reward) else repr(reward)
+            what = "NaN" if math.isnan(reward) else _short_repr(value)
             raise self._value_error(
                 f"returned {what}; a reward must be a finite number within ±{MAX_ABS_REWARD:g}",
                 params,
@@ -156,7 +269,7 @@ class RewardPlugin:
     # -- pickling -------------------------------------------------------------------------------
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (_restore_plugin, (self._kind, self._spec))
+        return (_restore_plugin, (self._kind, self._spec, self.timeout_s))
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, RewardPlugin):
@@ -191,8 +304,39 @@ class RewardPlugin:
         elif frames:  # not in the plugin file: point at the innermost frame
             file, line = frames[-1].filename, frames[-1].lineno
         where = f"{file}:{line}" if file is not None else self.source
-        cause = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-        return _reward_error(self, where, line, f"raised {cause}", params, step)
+        if isinstance(exc, (SystemExit, _ExitCalled)):  # an exit is no way out of a reward
+            verb = "sys.exit()" if isinstance(exc, SystemExit) else "os._exit()"
+            status = exc.code if isinstance(exc, SystemExit) else exc.status
+            cause = (
+                f"called {verb} (status {_short_repr(status, 40)}); a reward must return a number"
+            )
+        else:
+            cause = f"raised {_describe_exception(exc)}"
+        return _reward_error(self, where, line, cause, params, step)
+
+    def _timeout_error(
+        self,
+        exc: BaseException,
+        params: Mapping[str, Any],
+        step: int | None,
+        elapsed_s: float,
+    ) -> RewardError:
+        file, line = self.file, self.line
+        frames = [
+            f
+            for f in traceback.extract_tb(exc.__traceback__)
+            if not _same_file(f.filename, __file__)
+        ]
+        mine = [f for f in frames if file is not None and _same_file(f.filename, file)]
+        at = f", busy at line {mine[-1].lineno}" if mine else ""
+        cause = (
+            f"ran longer than its time limit of {self.timeout_s:g} s "
+            f"(stopped after {elapsed_s:.2f} s{at}); make it faster or raise the limit "
+            "([env] reward_timeout_s in agent.toml, --timeout for `racer rewards check`)"
+        )
+        err = _reward_error(self, self._where(), line, cause, params, step)
+        err.timed_out = True  # type: ignore[attr-defined]
+        return err
 
     def _value_error(self, cause: str, params: Mapping[str, Any], step: int | None) -> RewardError:
         return _reward_error(self, self._where(), self.line, cause, params, step)
@@ -205,6 +349,195 @@ def _is_number(value: Any) -> bool:
     if isinstance(value, (float, int, np.floating, np.integer)):
         return True
     return isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "iuf"
+
+
+def _own_params(params: Mapping[str, Any]) -> dict[str, Any]:
+    """The reward's own copy of ``params``: the dict and its per-step lists (module docstring)."""
+    if type(params) is dict:
+        view = params.copy()
+        for key in _PER_STEP_LISTS:
+            value = view.get(key)
+            if type(value) is list:
+                view[key] = value.copy()
+        return view
+    # a dict subclass (racer rewards check's RecordingParams) copies itself, records nothing here
+    view = params.copy() if isinstance(params, dict) else dict(params)
+    for key in _PER_STEP_LISTS:
+        value = dict.get(view, key)
+        if type(value) is list:
+            dict.__setitem__(view, key, value.copy())
+    return view
+
+
+def _valid_timeout(timeout_s: float | None) -> float | None:
+    """``timeout_s`` checked: None, or a finite number of seconds in (0, MAX_TIMEOUT_S]."""
+    if timeout_s is None:
+        return None
+    ok = isinstance(timeout_s, (int, float)) and not isinstance(timeout_s, bool)
+    if not ok or not 0.0 < float(timeout_s) <= MAX_TIMEOUT_S:
+        raise RewardError(
+            f"reward time limit {timeout_s!r} is not valid: give seconds in (0, {MAX_TIMEOUT_S:g}]"
+        )
+    return float(timeout_s)
+
+
+class _ExitCalled(BaseException):
+    """Raised instead of ending the process when a reward calls ``os._exit()``."""
+
+    def __init__(self, status: Any) -> None:
+        super().__init__(status)
+        self.status = status
+
+
+def _refuse_exit(status: int) -> None:
+    raise _ExitCalled(status)
+
+
+class _RewardTimeout(BaseException):
+    """Raised by the SIGALRM handler inside a reward call that ran past its limit.
+
+    A BaseException, so that a reward's own ``except Exception:`` does not swallow it.
+    """
+
+
+_timer_armed = False  # one timer per process: a reward calling another reward does not re-arm
+_foreign_timer: tuple[Any, float, float, float] | None = None  # put aside for one call
+
+try:  # signal.getsignal wraps the answer in an enum: ~5 us, more than the reward call itself
+    from _signal import getsignal as _raw_getsignal
+except ImportError:  # pragma: no cover - every CPython has it; other Pythons: the public one
+    _raw_getsignal = signal.getsignal
+
+
+_REAL_EXIT = os._exit
+_alarm_at: float | None = None  # when the current call's first alarm fired
+_hard_stop: tuple[int, bool] | None = None  # (exit status, print the line), see set_hard_stop
+
+
+def set_hard_stop(exit_status: int | None, *, announce: bool = True) -> None:
+    """End the process when a reward ignores its time limit (for racer's own processes).
+
+    A reward that catches everything in a loop (``while True: try: ... except: pass``) swallows
+    every timeout exception; nothing inside the process can make it return. With a hard stop
+    set, an alarm that finds the call still running :data:`HARD_STOP_GRACE_S` after the first
+    one ends the process with ``exit_status`` (after one ``racer: error:`` line on stderr when
+    ``announce``). Training (its workers and a single-process run) and ``racer rewards check``
+    (its child) set it; a library user's process is left alone unless it asks.
+
+    Args:
+        exit_status: The process's exit status; None turns the hard stop off.
+        announce: Print the one-line reason first (False where a watcher reports it).
+    """
+    global _hard_stop
+    _hard_stop = None if exit_status is None else (int(exit_status), bool(announce))
+
+
+def _on_alarm(signum: int, frame: Any) -> None:
+    global _alarm_at
+    now = time.monotonic()
+    if _alarm_at is None:
+        _alarm_at = now
+    elif _hard_stop is not None and now - _alarm_at > HARD_STOP_GRACE_S:
+        status, announce = _hard_stop
+        if announce:
+            with contextlib.suppress(Exception):
+                os.write(2, (f"racer: error: {_stuck_call(frame)}\n").encode())
+        _REAL_EXIT(status)
+    raise _RewardTimeout
+
+
+def _stuck_call(frame: Any) -> str:
+    """The one line for a reward that ignores its time limit, found from the alarm's frame."""
+    call = RewardPlugin.__call__.__code__
+    while frame is not None and frame.f_code is not call:
+        frame = frame.f_back
+    if frame is None:
+        return "a reward ran past its time limit and caught every stop; ended the process"
+    plugin, step = frame.f_locals.get("self"), frame.f_locals.get("step")
+    at_step = f" at step {step}" if isinstance(step, int) else ""
+    return (
+        f"reward '{plugin.name}' ({plugin._where()}) ran past its time limit of "
+        f"{plugin.timeout_s:g} s{at_step} and caught every stop (a bare except or "
+        "`except BaseException` in a loop?); ended the process"
+    )
+
+
+def _arm_timer(limit_s: float) -> bool:
+    """Start the per-call timer; False where it cannot run here (see the module docstring).
+
+    When another SIGALRM user is installed (a test runner's per-test timeout, say), its handler
+    and the time left on its timer are put aside for the call and given back by
+    :func:`_disarm_timer`; when its alarm is due before ours, the call runs without a limit of
+    its own rather than delay that alarm.
+    """
+    global _timer_armed, _foreign_timer, _alarm_at
+    if _timer_armed or not hasattr(signal, "setitimer"):
+        return False
+    if threading.current_thread() is not threading.main_thread():
+        return False  # signals reach only the main thread
+    handler = _raw_getsignal(signal.SIGALRM)
+    if handler is not _on_alarm:
+        if handler is None:
+            return False  # installed outside Python: nothing to give back
+        if handler != signal.SIG_DFL and handler != signal.SIG_IGN:  # ints from _signal
+            left_s, interval_s = signal.getitimer(signal.ITIMER_REAL)
+            if 0.0 < left_s <= limit_s:
+                return False
+            _foreign_timer = (handler, left_s, interval_s, time.monotonic())
+        signal.signal(signal.SIGALRM, _on_alarm)
+    _alarm_at = None
+    _timer_armed = True  # before the timer runs: an early alarm still finds it to disarm
+    signal.setitimer(signal.ITIMER_REAL, limit_s, _TIMER_REFIRE_S)
+    return True
+
+
+def _disarm_timer() -> None:
+    global _timer_armed, _foreign_timer
+    signal.setitimer(signal.ITIMER_REAL, 0.0)
+    _timer_armed = False
+    if _foreign_timer is not None:
+        handler, left_s, interval_s, since = _foreign_timer
+        _foreign_timer = None
+        signal.signal(signal.SIGALRM, handler)
+        if left_s > 0.0:
+            left_s = max(left_s - (time.monotonic() - since), 1e-6)
+            signal.setitimer(signal.ITIMER_REAL, left_s, interval_s)
+
+
+def _raised_by_code(exc: BaseException) -> bool:
+    """Whether a KeyboardInterrupt came from a ``raise`` statement, not from Ctrl-C.
+
+    Where Ctrl-C is ignored (racer's subprocess workers) every KeyboardInterrupt is code's.
+    Otherwise the innermost frame tells: Python delivers a signal between bytecodes at a jump,
+    a call or a function entry, never at the ``RAISE_VARARGS`` instruction of a ``raise``.
+    """
+    with contextlib.suppress(ValueError, TypeError):
+        if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+            return True
+    tb = exc.__traceback__
+    if tb is None:
+        return False
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    code = tb.tb_frame.f_code.co_code
+    return 0 <= tb.tb_lasti < len(code) and code[tb.tb_lasti] == _RAISE_OPCODE
+
+
+def _describe_exception(exc: BaseException) -> str:
+    """``Type: message`` on one line, cut to a readable length (the message is the reward's)."""
+    name = type(exc).__name__
+    if isinstance(exc, SystemExit):
+        return f"SystemExit({_short_repr(exc.code, 40)}) (sys.exit() or exit())"
+    if isinstance(exc, _ExitCalled):
+        return f"os._exit({_short_repr(exc.status, 40)})"
+    try:
+        text = str(exc)
+    except BaseException:  # noqa: BLE001 - a broken __str__ is the reward's bug too
+        text = ""
+    text = " ".join(text.split())
+    if len(text) > _MESSAGE_CHARS:
+        text = text[: _MESSAGE_CHARS - 3] + "..."
+    return f"{name}: {text}" if text else name
 
 
 def _reward_error(
@@ -222,6 +555,7 @@ def _reward_error(
     at_step = f" at step {step}" if step is not None else ""
     short = abbreviate_params(params)
     err = RewardError(f"reward '{plugin.name}' ({where}) {cause}{at_step}; params: {short}")
+    err.timed_out = False  # type: ignore[attr-defined]
     err.plugin = plugin.name  # type: ignore[attr-defined]
     err.file = plugin.file  # type: ignore[attr-defined]
     err.line = line  # type: ignore[attr-defined]
@@ -276,11 +610,16 @@ def _abbrev_value(value: Any, digits: int, depth: int = 0) -> str:
 
 
 def _short_repr(value: Any, limit: int = 60) -> str:
+    kind = type(value)
+    if kind in (str, bytes) and len(value) > 4 * limit:  # a huge string: no full repr
+        value = value[: 4 * limit]
+    elif kind in (list, tuple, dict, set, frozenset) and len(value) > 100:
+        return f"<{kind.__name__} of {len(value)} items>"
     try:
         text = repr(value)
-    except Exception:  # pragma: no cover - a broken __repr__
+    except Exception:  # a broken __repr__
         text = f"<{type(value).__name__}>"
-    text = text.replace("\n", " ")
+    text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
@@ -410,6 +749,7 @@ def _load_file(path_text: str, function: str) -> RewardPlugin:
             f"{path}: {what} '{function}'{hint}; define def {function}(params) or name the "
             f"function as {path.name}:<function>"
         )
+    _check_signature(func, str(path), function)
     return RewardPlugin(
         func,
         name=f"{path.name}:{function}" if function != DEFAULT_FUNCTION else path.name,
@@ -419,12 +759,40 @@ def _load_file(path_text: str, function: str) -> RewardPlugin:
     )
 
 
-def _exec_file(path: Path) -> ModuleType:
-    """Import ``path`` as a fresh module; failures become one-line RewardErrors with file:line."""
+def _check_signature(func: Callable[..., Any], where: str, label: str) -> None:
+    """Refuse a function that cannot take DeepRacer's one argument, ``params``, at load time."""
     try:
+        sig = inspect.signature(func)
+    except (TypeError, ValueError):  # builtins and C callables: the first call will tell
+        return
+    try:
+        sig.bind({})
+    except TypeError:
+        _, line = _definition_site(func)
+        at = f":{line}" if line is not None and where.endswith(".py") else ""
+        text = _short_repr(str(sig), 80).strip("'")
+        raise RewardError(
+            f"{where}{at}: {label}{text} cannot be called with one argument; a reward is "
+            f"def {label}(params)"
+        ) from None
+
+
+def _exec_file(path: Path) -> ModuleType:
+    """Import ``path`` as a fresh module; failures become one-line RewardErrors with file:line.
+
+    The import runs under :data:`IMPORT_TIMEOUT_S` (as a call runs under its limit), and
+    ``sys.exit()`` or any other exception at the file's top level is a RewardError too.
+    """
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise RewardError(
+                f"reward file {path} is {size / 1e6:.1f} MB; a reward file is source code, "
+                f"at most {MAX_FILE_BYTES / 1e6:g} MB: keep data in a file it reads"
+            )
         source = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise RewardError(f"cannot read reward file {path}: {exc}") from exc
+        raise RewardError(f"cannot read reward file {path}: {_describe_exception(exc)}") from exc
     try:
         code = compile(source, str(path), "exec")
     except SyntaxError as exc:
@@ -440,17 +808,31 @@ def _exec_file(path: Path) -> ModuleType:
     if added:  # let the plugin import helper modules beside it
         sys.path.insert(0, directory)
     sys.modules[name] = module
+    outer = not _timer_armed
     try:
-        exec(code, module.__dict__)
-    except Exception as exc:
+        try:
+            if outer:
+                _arm_timer(IMPORT_TIMEOUT_S)
+            exec(code, module.__dict__)
+        finally:
+            if outer and _timer_armed:
+                _disarm_timer()
+    except BaseException as exc:
         sys.modules.pop(name, None)
+        if isinstance(exc, KeyboardInterrupt) and not _raised_by_code(exc):
+            raise
         frames = [
             f for f in traceback.extract_tb(exc.__traceback__) if _same_file(f.filename, str(path))
         ]
         where = f"{path}:{frames[-1].lineno}" if frames and frames[-1].lineno else f"{path}:?"
+        if isinstance(exc, _RewardTimeout):
+            raise RewardError(
+                f"{where}: importing the reward file took longer than {IMPORT_TIMEOUT_S:g} s; "
+                "do slow set-up work once, lazily, or not at all"
+            ) from None
         raise RewardError(
-            f"{where}: importing the reward file raised {type(exc).__name__}: {exc}"
-        ) from exc
+            f"{where}: importing the reward file raised {_describe_exception(exc)}"
+        ) from None
     finally:
         if added:
             with contextlib.suppress(ValueError):  # the plugin may have removed it itself
@@ -518,13 +900,16 @@ def _load_entry_point(name: str) -> RewardPlugin:
     ep = _single(name, table[name])
     try:
         func = ep.load()
-    except Exception as exc:
+    except BaseException as exc:
+        if isinstance(exc, KeyboardInterrupt) and not _raised_by_code(exc):
+            raise
         raise RewardError(
             f"reward '{name}' ({ep.value}, from {_dist_name(ep)}) failed to import: "
-            f"{type(exc).__name__}: {exc}"
+            f"{_describe_exception(exc)}"
         ) from exc
     if not callable(func):
         raise RewardError(f"reward '{name}' ({ep.value}) is not callable; fix the plugin")
+    _check_signature(func, f"reward '{name}' ({ep.value})", name)
     return RewardPlugin(
         func, name=name, source=f"entry point {name}", kind=_KIND_ENTRY_POINT, spec=name
     )
@@ -564,11 +949,15 @@ def available_rewards() -> dict[str, str]:
 # -- unpickling ---------------------------------------------------------------------------------
 
 
-def _restore_plugin(kind: str, spec: Any) -> RewardPlugin:
+def _restore_plugin(
+    kind: str, spec: Any, timeout_s: float | None = DEFAULT_TIMEOUT_S
+) -> RewardPlugin:
     """Rebuild a pickled :class:`RewardPlugin` (a file is read again, a name looked up again)."""
     if kind == _KIND_FILE:
         path, function = spec
-        return _load_file(path, function)
-    if kind == _KIND_ENTRY_POINT:
-        return _load_entry_point(spec)
-    return _wrap_callable(spec)
+        plugin = _load_file(path, function)
+    elif kind == _KIND_ENTRY_POINT:
+        plugin = _load_entry_point(spec)
+    else:
+        plugin = _wrap_callable(spec)
+    return plugin if plugin.timeout_s == timeout_s else plugin.with_timeout(timeout_s)

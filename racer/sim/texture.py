@@ -30,6 +30,7 @@ CENTER_LINE_M = 0.04  # yellow centre line width, m
 DASH_ON_M = 0.15  # painted length of a centre-line dash, m
 DASH_OFF_M = 0.15  # gap between dashes, m
 LUMA = (0.299, 0.587, 0.114)  # ITU-R BT.601 RGB -> gray weights
+MAX_TEXTURE_PX = 64_000_000  # ~5 bytes a texel (RGB, gray, padded copy): ~320 MB, a 40 m square
 _CACHE_SIZE = 8  # textures kept per process
 
 
@@ -186,6 +187,14 @@ def _build(track: Any, res: float, margin_m: float, key: str) -> FloorTexture:
     x0, y0 = float(lo[0]), float(lo[1])
     w = int(np.ceil((hi[0] - x0) / res))
     h = int(np.ceil((hi[1] - y0) / res))
+    if w * h > MAX_TEXTURE_PX:
+        from racer.errors import TrackError
+
+        raise TrackError(
+            f"track {track.name!r} spans {hi[0] - x0:.0f} x {hi[1] - y0:.0f} m: its painted floor "
+            f"would need {w * h / 1e6:.0f} megapixels at {res * 1000:g} mm a texel (at most "
+            f"{MAX_TEXTURE_PX / 1e6:.0f}); use a smaller track or a coarser texture_m_per_px"
+        )
     grid = (x0, y0, res, h, w)
 
     rings = [left, right] if closed else [np.concatenate([left, right[::-1]])]

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from racer.errors import MissingDependencyError
+from racer.errors import ConfigError, MissingDependencyError
 from racer.track.geometry import Track
 
 if TYPE_CHECKING:
@@ -32,6 +32,29 @@ CENTER_COLOR = "#f2c21b"  # dashed yellow centre line
 _N_ARROWS = 4  # direction arrows along the lap
 _DPI = 150
 _LAP_DPI = 110  # the two-panel lap-vs-line figure: 1430 x 605 px
+IMAGE_SUFFIXES = (".png", ".svg", ".pdf")  # formats matplotlib writes without extra software
+
+
+def check_image_path(path: str | os.PathLike[str]) -> Path:
+    """Refuse an output image path whose suffix is not a supported format, before drawing.
+
+    Args:
+        path: The image file to write.
+
+    Returns:
+        The path.
+
+    Raises:
+        ConfigError: One line naming the suffix and listing the supported ones.
+    """
+    out = Path(path)
+    suffix = out.suffix.lower()
+    if suffix not in IMAGE_SUFFIXES:
+        got = f"suffix {suffix!r}" if suffix else "no suffix"
+        raise ConfigError(
+            f"cannot draw to {str(out)!r}: {got}; use one of {', '.join(IMAGE_SUFFIXES)}"
+        )
+    return out
 
 
 def plot_track(
@@ -57,10 +80,11 @@ def plot_track(
         The path written.
 
     Raises:
+        ConfigError: The path's suffix is not one of :data:`IMAGE_SUFFIXES`.
         MissingDependencyError: matplotlib is not installed.
     """
+    out = check_image_path(path)
     plt = _pyplot()
-    out = Path(path)
     fig, ax = _road_figure(plt, track)
     try:
         trajs = [np.asarray(traj, dtype=np.float64) for traj in (trajectories or [])]
@@ -227,12 +251,13 @@ def plot_racing_line(
         The path written.
 
     Raises:
+        ConfigError: The path's suffix is not one of :data:`IMAGE_SUFFIXES`.
         MissingDependencyError: matplotlib is not installed.
     """
+    out = check_image_path(path)
     plt = _pyplot()
     from matplotlib.collections import LineCollection
 
-    out = Path(path)
     fig, ax = _road_figure(plt, track)
     try:
         xy, v = line.xy, line.speed_mps
@@ -330,12 +355,13 @@ def plot_lap_vs_line(
         The path written.
 
     Raises:
+        ConfigError: The path's suffix is not one of :data:`IMAGE_SUFFIXES`.
         MissingDependencyError: matplotlib is not installed.
     """
+    out = check_image_path(path)
     plt = _pyplot()
     from matplotlib.collections import LineCollection
 
-    out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     xy = np.asarray(lap_xy, dtype=np.float64).reshape(-1, 2)
     v = np.asarray(lap_speed_mps, dtype=np.float64).reshape(-1)

@@ -17,14 +17,189 @@ from racer.track.geometry import Track
 FloatArray = NDArray[np.float64]
 
 RADIUS_MARGIN = 1.05  # centre-line radius must exceed half the width by 5 %
+# Size bounds, checked before anything is allocated from a file. DeepRacer's tracks have 100-300
+# waypoints 0.15-0.3 m apart, fit in a 30 m square and are 20-70 m long.
+MAX_WAYPOINTS = 100_000  # 20 km of road at DeepRacer's spacing
+MAX_COORDINATE_M = 1_000.0  # |x| and |y| of every point: a 2 km square
+MAX_TRACK_LENGTH_M = 10_000.0  # centre line: 100,000 racing-line points at 0.1 m
+ROAD_WIDTH_RANGE_M = (0.2, 5.0)  # the 0.19 m car must fit; DeepRacer's roads are 0.6-1.1 m
 _CROSS_CHUNK = 256  # rows of segment pairs tested per batch (memory bound)
+_BRUTE_FORCE_PAIRS = 4_000_000  # up to this many segment pairs, test them all (~0.1 s)
+_GRID_CHUNK_PAIRS = 200_000  # candidate pairs tested per batch on the grid (~30 MB)
+_GRID_PAIRS_PER_SEGMENT = 16  # candidate-pair budget, per segment (roads need under 4)
+_LONG_SEGMENT_CELLS = 64  # a segment covering more cells is compared with every other one
+_GRID_ENTRIES_PER_SEGMENT = 8  # grow the cells until segments cover this many on average
+
+
+class TrackTooDenseError(TrackError):
+    """So many segments lie so close together that checking them would not be bounded."""
 
 
 def _orient(ax: FloatArray, ay: FloatArray, bx: FloatArray, by: FloatArray, cx, cy) -> FloatArray:
     return (bx - ax) * (cy - ay) - (by - ay) * (cx - ax)
 
 
+def _segments(p: FloatArray, closed: bool) -> tuple[FloatArray, FloatArray]:
+    """Start and end points of a polyline's segments (a loop includes the closing one)."""
+    p1 = np.roll(p, -1, axis=0)
+    return (p, p1) if closed else (p[:-1], p1[:-1])
+
+
 def _first_crossing(
+    p: FloatArray, q: FloatArray, *, closed_p: bool, closed_q: bool, same: bool
+) -> tuple[int, int] | None:
+    """First pair of crossing segments between polylines ``p`` and ``q``.
+
+    Small inputs test every pair; larger ones only the pairs that share a cell of a uniform
+    grid (expected O(n) for a road, where segments are spread out). The answer is the same:
+    the lexicographically first ``(i, j)``.
+
+    Args:
+        p: ``(n, 2)`` polyline.
+        q: ``(m, 2)`` polyline.
+        closed_p: ``p`` is a loop (its last point connects to the first).
+        closed_q: ``q`` is a loop.
+        same: ``p`` and ``q`` are the same polyline: adjacent segments are not compared.
+
+    Returns:
+        Segment indices ``(i, j)`` of a crossing, or None.
+
+    Raises:
+        TrackTooDenseError: more candidate pairs than the budget (64 per segment) share cells.
+    """
+    n, m = len(p) - (0 if closed_p else 1), len(q) - (0 if closed_q else 1)
+    if n <= 0 or m <= 0:
+        return None
+    if n * m <= _BRUTE_FORCE_PAIRS:
+        return _first_crossing_brute(p, q, closed_p=closed_p, closed_q=closed_q, same=same)
+    return _first_crossing_grid(p, q, closed_p=closed_p, closed_q=closed_q, same=same)
+
+
+def _cell_entries(
+    a: FloatArray, b: FloatArray, idx: NDArray[np.int64], origin: FloatArray, cell_m: float
+) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """``(cell id, segment index)`` of every grid cell the bounding box of each segment
+    ``idx`` covers (cell ids are ``ix * 2**31 + iy``)."""
+    lo = np.floor((np.minimum(a[idx], b[idx]) - origin) / cell_m).astype(np.int64)
+    hi = np.floor((np.maximum(a[idx], b[idx]) - origin) / cell_m).astype(np.int64)
+    wx, wy = hi[:, 0] - lo[:, 0] + 1, hi[:, 1] - lo[:, 1] + 1
+    counts = wx * wy
+    rows = np.repeat(np.arange(len(idx), dtype=np.int64), counts)
+    k = np.arange(len(rows), dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
+    wxs = wx[rows]
+    cell = (lo[rows, 0] + k % wxs) * 2**31 + lo[rows, 1] + k // wxs
+    return cell, idx[rows]
+
+
+def _cells_covered(a: FloatArray, b: FloatArray, origin: FloatArray, cell_m: float) -> FloatArray:
+    """How many grid cells each segment's bounding box covers."""
+    lo = np.floor((np.minimum(a, b) - origin) / cell_m)
+    hi = np.floor((np.maximum(a, b) - origin) / cell_m)
+    return np.prod(hi - lo + 1.0, axis=1)
+
+
+def _first_crossing_grid(
+    p: FloatArray, q: FloatArray, *, closed_p: bool, closed_q: bool, same: bool
+) -> tuple[int, int] | None:
+    """:func:`_first_crossing` on a uniform grid (see there).
+
+    Cells are about one segment long. A segment whose bounding box covers more than
+    ``_LONG_SEGMENT_CELLS`` cells is compared with every segment of the other line instead;
+    other pairs are compared when their bounding boxes share a cell (two crossing segments
+    always do: the crossing lies in both boxes). The cells grow until those long segments'
+    pairs and the cell entries fit their budgets; the pairs sharing cells must then fit theirs.
+    """
+    a, b = _segments(p, closed_p)
+    c, d = _segments(q, closed_q)
+    n, m = len(a), len(c)
+    budget = _GRID_PAIRS_PER_SEGMENT * (n + m)
+    pts = np.vstack((a, b, c, d))
+    origin = pts.min(axis=0)
+    extent = float(np.max(pts.max(axis=0) - origin))
+    lengths = np.concatenate((np.hypot(*(b - a).T), np.hypot(*(d - c).T)))
+    # At least extent / 2**30: cell indices stay below 2**31 in x and y.
+    cell_m = max(float(np.median(lengths)), extent / 2.0**30, 1e-9)
+    while True:
+        cover_p = _cells_covered(a, b, origin, cell_m)
+        cover_q = _cells_covered(c, d, origin, cell_m)
+        long_p = np.flatnonzero(cover_p > _LONG_SEGMENT_CELLS)
+        long_q = np.flatnonzero(cover_q > _LONG_SEGMENT_CELLS)
+        entries = cover_p.sum() + cover_q.sum() - cover_p[long_p].sum() - cover_q[long_q].sum()
+        long_pairs = len(long_p) * m + len(long_q) * n
+        if cell_m >= extent or (
+            entries <= _GRID_ENTRIES_PER_SEGMENT * (n + m) and long_pairs <= budget // 2
+        ):
+            break
+        cell_m *= 2.0
+    short_p = np.flatnonzero(cover_p <= _LONG_SEGMENT_CELLS)
+    short_q = np.flatnonzero(cover_q <= _LONG_SEGMENT_CELLS)
+    cell_p, seg_p = _cell_entries(a, b, short_p, origin, cell_m)
+    cell_q, seg_q = _cell_entries(c, d, short_q, origin, cell_m)
+    order = np.argsort(cell_q, kind="stable")
+    cell_q, seg_q = cell_q[order], seg_q[order]
+    left = np.searchsorted(cell_q, cell_p, side="left")
+    count = np.searchsorted(cell_q, cell_p, side="right") - left
+    total = int(count.sum())
+    if total + long_pairs > budget:
+        raise TrackTooDenseError(
+            f"{total + long_pairs} pairs of segments lie close together (the check allows "
+            f"{budget}, {_GRID_PAIRS_PER_SEGMENT} per segment): lines bunched this closely "
+            "are not a road"
+        )
+    offset = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(count) - count, count)
+    ii = np.concatenate(
+        (np.repeat(seg_p, count), np.repeat(long_p, m), np.tile(np.arange(n), len(long_q)))
+    )
+    jj = np.concatenate(
+        (
+            seg_q[np.repeat(left, count) + offset],
+            np.tile(np.arange(m), len(long_p)),
+            np.repeat(long_q, n),
+        )
+    )
+    if same:  # each unordered pair once (a crossing is symmetric), never neighbours
+        keep = jj - ii > 1
+        if closed_p:
+            keep &= ~((ii == 0) & (jj == n - 1))
+        ii, jj = ii[keep], jj[keep]
+    best: int | None = None
+    for lo in range(0, len(ii), _GRID_CHUNK_PAIRS):
+        i, j = ii[lo : lo + _GRID_CHUNK_PAIRS], jj[lo : lo + _GRID_CHUNK_PAIRS]
+        hit = _segments_touch(
+            a[i, 0], a[i, 1], b[i, 0], b[i, 1], c[j, 0], c[j, 1], d[j, 0], d[j, 1]
+        )
+        if hit.any():
+            key = int(np.min(i[hit] * m + j[hit]))
+            best = key if best is None else min(best, key)
+    return None if best is None else (best // m, best % m)
+
+
+def _segments_touch(
+    ax: FloatArray,
+    ay: FloatArray,
+    bx: FloatArray,
+    by: FloatArray,
+    cx: FloatArray,
+    cy: FloatArray,
+    dx: FloatArray,
+    dy: FloatArray,
+) -> NDArray[np.bool_]:
+    """Whether segments ``ab`` and ``cd`` cross or touch, broadcasting.
+
+    Closed intervals: segments that touch (a crossing through a vertex) count too; the
+    bounding-box test rules out collinear segments that do not overlap.
+    """
+    o1 = _orient(ax, ay, bx, by, cx, cy)
+    o2 = _orient(ax, ay, bx, by, dx, dy)
+    o3 = _orient(cx, cy, dx, dy, ax, ay)
+    o4 = _orient(cx, cy, dx, dy, bx, by)
+    hit = (o1 * o2 <= 0.0) & (o3 * o4 <= 0.0)
+    hit &= (np.minimum(ax, bx) <= np.maximum(cx, dx)) & (np.minimum(cx, dx) <= np.maximum(ax, bx))
+    hit &= (np.minimum(ay, by) <= np.maximum(cy, dy)) & (np.minimum(cy, dy) <= np.maximum(ay, by))
+    return hit
+
+
+def _first_crossing_brute(
     p: FloatArray, q: FloatArray, *, closed_p: bool, closed_q: bool, same: bool
 ) -> tuple[int, int] | None:
     """First pair of properly crossing segments between polylines ``p`` and ``q``.
@@ -39,14 +214,8 @@ def _first_crossing(
     Returns:
         Segment indices ``(i, j)`` of a crossing, or None.
     """
-    p0 = p
-    p1 = np.roll(p, -1, axis=0)
-    if not closed_p:
-        p0, p1 = p0[:-1], p1[:-1]
-    q0 = q
-    q1 = np.roll(q, -1, axis=0)
-    if not closed_q:
-        q0, q1 = q0[:-1], q1[:-1]
+    p0, p1 = _segments(p, closed_p)
+    q0, q1 = _segments(q, closed_q)
     n, m = len(p0), len(q0)
     jj = np.arange(m)[None, :]
     for lo in range(0, n, _CROSS_CHUNK):
@@ -54,19 +223,7 @@ def _first_crossing(
         ax, ay = p0[lo:hi, 0:1], p0[lo:hi, 1:2]
         bx, by = p1[lo:hi, 0:1], p1[lo:hi, 1:2]
         cx, cy, dx, dy = q0[:, 0], q0[:, 1], q1[:, 0], q1[:, 1]
-        o1 = _orient(ax, ay, bx, by, cx, cy)
-        o2 = _orient(ax, ay, bx, by, dx, dy)
-        o3 = _orient(cx, cy, dx, dy, ax, ay)
-        o4 = _orient(cx, cy, dx, dy, bx, by)
-        # Closed intervals: segments that touch (a crossing through a vertex) count too; the
-        # bounding-box test rules out collinear segments that do not overlap.
-        hit = (o1 * o2 <= 0.0) & (o3 * o4 <= 0.0)
-        hit &= (np.minimum(ax, bx) <= np.maximum(cx, dx)) & (
-            np.minimum(cx, dx) <= np.maximum(ax, bx)
-        )
-        hit &= (np.minimum(ay, by) <= np.maximum(cy, dy)) & (
-            np.minimum(cy, dy) <= np.maximum(ay, by)
-        )
+        hit = _segments_touch(ax, ay, bx, by, cx, cy, dx, dy)
         if same:
             ii = np.arange(lo, hi)[:, None]
             near = np.abs(ii - jj) <= 1
@@ -99,7 +256,10 @@ def validate_track(
 ) -> Track:
     """Check that a track's geometry makes a proper road.
 
-    Checks: widths > 0; the centre line does not cross itself; neither border crosses itself;
+    Checks: at most :data:`MAX_WAYPOINTS` waypoints, every point within
+    :data:`MAX_COORDINATE_M` of the origin in x and y, a centre line at most
+    :data:`MAX_TRACK_LENGTH_M` long; widths > 0; the centre line does not cross itself; neither
+    border crosses itself;
     the borders do not cross each other (nor, on a loop, is the inner border outside the outer);
     the centre line's radius of curvature exceeds half the local width times ``radius_margin``.
 
@@ -124,16 +284,40 @@ def validate_track(
     n = track.n_waypoints
     if n < 4:
         raise fail(f"too few waypoints: {n} (at least 4 distinct points are needed)")
+    if n > MAX_WAYPOINTS:
+        raise fail(f"{n} waypoints; a track has at most {MAX_WAYPOINTS}")
+    for side, line in (("centre line", track.center), ("left", track.left), ("right", track.right)):
+        far = np.flatnonzero(np.max(np.abs(line), axis=1) > MAX_COORDINATE_M)
+        if far.size:
+            i = int(far[0])
+            where_xy = f"({line[i, 0]:.4g}, {line[i, 1]:.4g})"
+            raise fail(
+                f"the {side} point {i} {where_xy} is more than {MAX_COORDINATE_M:g} m from the "
+                "origin in x or y; coordinates are metres"
+            )
+    if track.length > MAX_TRACK_LENGTH_M:
+        raise fail(
+            f"the centre line is {track.length:.0f} m long; at most {MAX_TRACK_LENGTH_M:g} m"
+        )
     bad = np.flatnonzero(~(track.widths > 1e-6))
     if bad.size:
         i = int(bad[0])
         raise fail(f"road width at waypoint {i} is {track.widths[i]:.3g} m; it must be > 0")
     closed = track.closed
-    hit = _first_crossing(track.center, track.center, closed_p=closed, closed_q=closed, same=True)
+
+    def first_crossing(
+        p: FloatArray, q: FloatArray, *, closed_p: bool, closed_q: bool, same: bool
+    ) -> tuple[int, int] | None:
+        try:
+            return _first_crossing(p, q, closed_p=closed_p, closed_q=closed_q, same=same)
+        except TrackTooDenseError as exc:
+            raise fail(str(exc)) from None
+
+    hit = first_crossing(track.center, track.center, closed_p=closed, closed_q=closed, same=True)
     if hit is not None:
         raise fail(f"the centre line crosses itself (segments {hit[0]} and {hit[1]})")
     for side, border in (("left", track.left), ("right", track.right)):
-        hit = _first_crossing(border, border, closed_p=closed, closed_q=closed, same=True)
+        hit = first_crossing(border, border, closed_p=closed, closed_q=closed, same=True)
         if hit is not None:
             raise fail(
                 f"the {side} border crosses itself near waypoints {hit[0]} and {hit[1]} "
@@ -150,13 +334,11 @@ def validate_track(
                 f"the {side} border runs backwards at waypoint {int(backwards[0])} "
                 "(a turn too tight for the road width)"
             )
-    hit = _first_crossing(track.left, track.right, closed_p=closed, closed_q=closed, same=False)
+    hit = first_crossing(track.left, track.right, closed_p=closed, closed_q=closed, same=False)
     if hit is None:
-        hit = _first_crossing(
+        hit = first_crossing(
             track.center, track.left, closed_p=closed, closed_q=closed, same=False
-        ) or _first_crossing(
-            track.center, track.right, closed_p=closed, closed_q=closed, same=False
-        )
+        ) or first_crossing(track.center, track.right, closed_p=closed, closed_q=closed, same=False)
     if hit is not None:
         raise fail(f"the borders cross each other or the centre line near waypoint {hit[0]}")
     if closed and not _inside(track.inner[0], track.outer):

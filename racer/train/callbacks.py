@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import time
 from collections import deque
@@ -22,7 +23,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 
 from racer.errors import RewardError
 from racer.train.checkpoint import save_checkpoint
-from racer.train.io import atomic_write
+from racer.train.io import atomic_write, writing
 from racer.train.wrappers import TRACE_FIELDS
 
 #: DeepRacer's simtrace header, in DeepRacer's column order.
@@ -47,6 +48,19 @@ SIMTRACE_HEADER = [
 ]
 
 _T = {name: i for i, name in enumerate(TRACE_FIELDS)}
+
+METRICS_HEADER = [
+    "iteration",
+    "steps",
+    "wall_s",
+    "episodes",
+    "mean_return",
+    "mean_progress",
+    "completion_rate",
+    "steps_per_s",
+    "collect_s",
+    "learn_s",
+]
 
 
 class EpisodeStatsCallback(BaseCallback):
@@ -78,6 +92,36 @@ class EpisodeStatsCallback(BaseCallback):
         self._rollout_t1: float | None = None
         self.collect_s = 0.0  # wall time spent collecting rollouts (environments + policy forward)
         self.learn_s = 0.0  # wall time spent in the learner's updates between rollouts
+        self.wall0_s = 0.0  # wall time of the run before this session (a resumed run's)
+
+    def state(self) -> dict[str, Any]:
+        """The counters a checkpoint stores, so a resumed run continues them."""
+        return {
+            "iteration": self.iteration,
+            "wall_s": round(self.wall0_s + time.perf_counter() - self._t0, 3),
+            "collect_s": round(self.collect_s, 3),
+            "learn_s": round(self.learn_s, 3),
+            "episodes": self.episodes,
+            "laps": self.laps,
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Continue the counters of a checkpoint (or, for an older one, of the last metrics row).
+
+        Args:
+            state: the checkpoint's stored counters (:meth:`state`); empty for a checkpoint
+                written before they were stored.
+        """
+        if not state:  # an older checkpoint: the last metrics row has the cumulative counters
+            row = _last_metrics_row(self.metrics_path)
+            state = {k: row[k] for k in ("iteration", "wall_s", "collect_s", "learn_s") if k in row}
+        with contextlib.suppress(TypeError, ValueError):
+            self.iteration = int(state.get("iteration", 0))
+            self.wall0_s = float(state.get("wall_s", 0.0))
+            self.collect_s = float(state.get("collect_s", 0.0))
+            self.learn_s = float(state.get("learn_s", 0.0))
+            self.episodes = int(state.get("episodes", 0))
+            self.laps = int(state.get("laps", 0))
 
     def _on_rollout_start(self) -> None:
         now = time.perf_counter()
@@ -95,22 +139,9 @@ class EpisodeStatsCallback(BaseCallback):
             self._bar = tqdm(
                 total=self.total_steps, initial=self.num_timesteps, unit="step", dynamic_ncols=True
             )
-        if not self.metrics_path.exists():
-            with open(self.metrics_path, "w", newline="") as fh:
-                csv.writer(fh).writerow(
-                    [
-                        "iteration",
-                        "steps",
-                        "wall_s",
-                        "episodes",
-                        "mean_return",
-                        "mean_progress",
-                        "completion_rate",
-                        "steps_per_s",
-                        "collect_s",
-                        "learn_s",
-                    ]
-                )
+        if not self.metrics_path.exists() or self.metrics_path.stat().st_size == 0:
+            with writing(self.metrics_path), open(self.metrics_path, "w", newline="") as fh:
+                csv.writer(fh).writerow(METRICS_HEADER)
 
     def _on_step(self) -> bool:
         infos = self.locals["infos"]
@@ -143,12 +174,12 @@ class EpisodeStatsCallback(BaseCallback):
         now = time.perf_counter()
         self.collect_s += now - self._rollout_t0
         self._rollout_t1 = now
-        wall = now - self._t0
+        wall = now - self._t0  # this session's
         n = len(self._iter_progress)
         row = [
             self.iteration,
             self.num_timesteps,
-            round(wall, 2),
+            round(self.wall0_s + wall, 2),
             n,
             round(float(np.mean(self._iter_returns)), 4) if n else "",
             round(float(np.mean(self._iter_progress)), 2) if n else "",
@@ -157,7 +188,7 @@ class EpisodeStatsCallback(BaseCallback):
             round(self.collect_s, 2),
             round(self.learn_s, 2),
         ]
-        with open(self.metrics_path, "a", newline="") as fh:
+        with writing(self.metrics_path), open(self.metrics_path, "a", newline="") as fh:
             csv.writer(fh).writerow(row)
         if n:
             self.logger.record("racer/mean_progress", float(np.mean(self._iter_progress)))
@@ -181,18 +212,21 @@ class SimtraceCallback(BaseCallback):
         self._writers: list[Any] = []
         self._episode: list[int] = []
         self._step: list[int] = []
+        self._paths: list[Path] = []
 
     def _on_training_start(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
         n = self.training_env.num_envs
         for i in range(n):
             path = self.folder / f"worker-{i}.csv"
-            new = not path.exists()
-            fh = open(path, "a", newline="", buffering=1 << 16)  # noqa: SIM115 - kept open
-            writer = csv.writer(fh)
-            if new:
-                writer.writerow(SIMTRACE_HEADER)
+            new = not path.exists() or path.stat().st_size == 0
+            with writing(path):
+                fh = open(path, "a", newline="", buffering=1 << 16)  # noqa: SIM115 - kept open
+                writer = csv.writer(fh)
+                if new:
+                    writer.writerow(SIMTRACE_HEADER)
             self._files.append(fh)
+            self._paths.append(path)
             self._writers.append(writer)
             self._episode.append(self._last_episode(path))
             self._step.append(0)
@@ -212,6 +246,10 @@ class SimtraceCallback(BaseCallback):
             return 0
 
     def _on_step(self) -> bool:
+        self._write_rows()
+        return True
+
+    def _write_rows(self) -> None:
         infos = self.locals["infos"]
         dones = self.locals["dones"]
         rewards = self.locals["rewards"]
@@ -227,44 +265,45 @@ class SimtraceCallback(BaseCallback):
                 if np.asarray(action).size == 1
                 else " ".join(f"{a:.3f}" for a in np.asarray(action).reshape(-1))
             )
-            self._writers[i].writerow(
-                [
-                    self._episode[i],
-                    self._step[i],
-                    f"{trace[_T['x']]:.4f}",
-                    f"{trace[_T['y']]:.4f}",
-                    f"{trace[_T['yaw_deg']]:.4f}",
-                    f"{trace[_T['steer_deg']]:.2f}",
-                    f"{trace[_T['throttle_mps']]:.2f}",
-                    action_text,
-                    f"{float(rewards[i]):.4f}",
-                    bool(dones[i]),
-                    trace[_T["all_wheels_on_track"]],
-                    f"{trace[_T['progress']]:.4f}",
-                    trace[_T["closest_waypoint"]],
-                    f"{trace[_T['track_len']]:.4f}",
-                    f"{trace[_T['tstamp']]:.3f}",
-                    trace[_T["episode_status"]],
-                    0,
-                ]
-            )
+            row = [
+                self._episode[i],
+                self._step[i],
+                f"{trace[_T['x']]:.4f}",
+                f"{trace[_T['y']]:.4f}",
+                f"{trace[_T['yaw_deg']]:.4f}",
+                f"{trace[_T['steer_deg']]:.2f}",
+                f"{trace[_T['throttle_mps']]:.2f}",
+                action_text,
+                f"{float(rewards[i]):.4f}",
+                bool(dones[i]),
+                trace[_T["all_wheels_on_track"]],
+                f"{trace[_T['progress']]:.4f}",
+                trace[_T["closest_waypoint"]],
+                f"{trace[_T['track_len']]:.4f}",
+                f"{trace[_T['tstamp']]:.3f}",
+                trace[_T["episode_status"]],
+                0,
+            ]
+            with writing(self._paths[i]):
+                self._writers[i].writerow(row)
             if dones[i]:
                 self._episode[i] += 1
                 self._step[i] = 0
-        return True
 
     def flush(self) -> None:
         """Push buffered rows to disk."""
-        for fh in self._files:
-            fh.flush()
+        for fh, path in zip(self._files, self._paths, strict=True):
+            with writing(path):
+                fh.flush()
 
     def _on_rollout_end(self) -> None:
         self.flush()
 
     def _on_training_end(self) -> None:
         for fh in self._files:
-            fh.close()
-        self._files, self._writers = [], []
+            with contextlib.suppress(OSError):  # a full disk: the resume cuts the file back anyway
+                fh.close()
+        self._files, self._writers, self._paths = [], [], []
 
 
 class CheckpointCallback(BaseCallback):
@@ -278,6 +317,7 @@ class CheckpointCallback(BaseCallback):
         self.seed = seed
         self._next = 0
         self.before_save: list[Callable[[], None]] = []
+        self.state: Callable[[], dict[str, Any]] | None = None  # counters stored with each save
 
     def _on_training_start(self) -> None:
         self._next = (self.num_timesteps // self.every_steps + 1) * self.every_steps
@@ -292,7 +332,8 @@ class CheckpointCallback(BaseCallback):
         """Write a checkpoint now."""
         for hook in self.before_save:
             hook()
-        return save_checkpoint(self.model, self.folder, keep=self.keep, seed=self.seed)
+        state = self.state() if self.state is not None else None
+        return save_checkpoint(self.model, self.folder, keep=self.keep, seed=self.seed, state=state)
 
 
 @dataclass
@@ -397,8 +438,8 @@ class EvalCallback(BaseCallback):
 
     def _on_training_start(self) -> None:
         self._next = (self.num_timesteps // self.every_steps + 1) * self.every_steps
-        if not self.csv_path.exists():
-            with open(self.csv_path, "w", newline="") as fh:
+        if not self.csv_path.exists() or self.csv_path.stat().st_size == 0:
+            with writing(self.csv_path), open(self.csv_path, "w", newline="") as fh:
                 csv.writer(fh).writerow(
                     ["steps", "episodes", "laps", "mean_progress", "mean_lap_time_s", "best"]
                 )
@@ -414,6 +455,13 @@ class EvalCallback(BaseCallback):
             return False
         return self.stop_after_laps is None or result.laps < self.stop_after_laps
 
+    def evaluate_before_training(self, model: Any) -> EvalResult:
+        """Evaluate ``model`` before ``learn()`` (after a warm start): its result competes for
+        ``best_model.zip`` like any other, so training can never end worse than the warm start."""
+        self.init_callback(model)
+        self._on_training_start()
+        return self.run_eval()
+
     def run_eval(self) -> EvalResult:
         """Evaluate now, update the best model, append to eval.csv."""
         result = evaluate_policy_laps(
@@ -427,12 +475,17 @@ class EvalCallback(BaseCallback):
         if is_best:
             self.best = result.key()
             atomic_write(self.run_dir / "best_model.zip", lambda tmp: self.model.save(tmp))
-            np.savez_compressed(
-                self.run_dir / "best_trajectories.npz",
-                *result.trajectories,
-                lap_time_s=np.asarray(result.episode_lap_times_s, dtype=np.float64),
-            )
-        with open(self.csv_path, "a", newline="") as fh:
+
+            def write_trajectories(tmp: Path) -> None:
+                with open(tmp, "wb") as fh:
+                    np.savez_compressed(
+                        fh,
+                        *result.trajectories,
+                        lap_time_s=np.asarray(result.episode_lap_times_s, dtype=np.float64),
+                    )
+
+            atomic_write(self.run_dir / "best_trajectories.npz", write_trajectories)
+        with writing(self.csv_path), open(self.csv_path, "a", newline="") as fh:
             csv.writer(fh).writerow(
                 [
                     result.steps,
@@ -443,8 +496,9 @@ class EvalCallback(BaseCallback):
                     int(is_best),
                 ]
             )
-        self.logger.record("eval/laps", result.laps)
-        self.logger.record("eval/mean_progress", result.mean_progress)
+        if getattr(self.model, "_logger", None) is not None:  # none before learn() starts
+            self.logger.record("eval/laps", result.laps)
+            self.logger.record("eval/mean_progress", result.mean_progress)
         if self.on_result is not None:
             self.on_result(result)
         return result
@@ -454,8 +508,81 @@ def _best_from_csv(path: Path) -> tuple[int, float, float] | None:
     best = None
     with open(path, newline="") as fh:
         for row in csv.DictReader(fh):
-            t = float(row["mean_lap_time_s"]) if row["mean_lap_time_s"] else float("nan")
-            key = (int(row["laps"]), float(row["mean_progress"]), -t if np.isfinite(t) else -1e9)
+            try:
+                t = float(row["mean_lap_time_s"]) if row["mean_lap_time_s"] else float("nan")
+                key = (
+                    int(row["laps"]),
+                    float(row["mean_progress"]),
+                    -t if np.isfinite(t) else -1e9,
+                )
+            except (KeyError, TypeError, ValueError):
+                continue  # a hand-edited or half-written row
             if best is None or key > best:
                 best = key
     return best
+
+
+def _last_metrics_row(path: Path) -> dict[str, Any]:
+    """The last complete row of ``metrics.csv`` (empty when there is none)."""
+    last: dict[str, Any] = {}
+    try:
+        with open(path, newline="") as fh:
+            for row in csv.DictReader(fh):
+                if row.get("iteration", "").isdigit():
+                    last = dict(row)
+    except OSError:
+        return {}
+    return last
+
+
+class CriticWarmupCallback(BaseCallback):
+    """Trains only the value function for the first ``steps`` after an imitation warm start.
+
+    After behaviour cloning the policy is good and the value function is random: PPO's first
+    updates would follow advantages that are mostly noise and can undo the warm start (measured:
+    a camera student lapping at 1.13x the bound lost every lap within 10k steps). Freezing the
+    policy's parameters (the shared feature extractor, the policy network and its action head,
+    the log std) lets the critic learn the student's returns first; then everything trains.
+
+    Args:
+        steps: environment steps of critic-only training (0: none).
+    """
+
+    def __init__(self, steps: int) -> None:
+        super().__init__()
+        self.steps = steps
+        self._frozen: list[Any] = []
+
+    def _policy_params(self) -> list[Any]:
+        policy: Any = self.model.policy
+        params = list(policy.action_net.parameters())
+        params += list(policy.mlp_extractor.policy_net.parameters())
+        if getattr(policy, "share_features_extractor", True):
+            params += list(policy.features_extractor.parameters())
+        else:
+            params += list(policy.pi_features_extractor.parameters())
+        log_std = getattr(policy, "log_std", None)
+        if log_std is not None:
+            params.append(log_std)
+        return params
+
+    def _on_training_start(self) -> None:
+        if self.steps > 0 and self.num_timesteps < self.steps:
+            self._frozen = [p for p in self._policy_params() if p.requires_grad]
+            for p in self._frozen:
+                p.requires_grad_(False)
+
+    def _on_rollout_start(self) -> None:
+        if self._frozen and self.num_timesteps >= self.steps:
+            self._thaw()
+
+    def _on_step(self) -> bool:
+        return True
+
+    def _on_training_end(self) -> None:
+        self._thaw()
+
+    def _thaw(self) -> None:
+        for p in self._frozen:
+            p.requires_grad_(True)
+        self._frozen = []

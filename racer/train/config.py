@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -35,6 +36,8 @@ class EnvSection:
     """Driving direction: ``forward`` | ``reverse`` | ``both``."""
     max_steps: int = 0
     """Step limit per episode; 0 = the lap length at 0.4 m/s."""
+    reward_timeout_s: float = 5.0
+    """Time limit of one reward call, seconds: a slower call stops the run (a step takes ~1 ms)."""
 
 
 @dataclass
@@ -131,6 +134,15 @@ class PretrainSection:
     """DAgger rounds: the teacher drives the first, the student the later ones."""
     epochs: int = 4
     """Passes over the labelled frames after each round."""
+    teacher_speed_scale: float = 1.0
+    """The racing expert drives its profile speed times this (1.0: the car's limits)."""
+    critic_warmup_steps: int = 0
+    """After the warm start, train only the value function for this many steps (the policy
+    frozen) so that PPO's first updates follow real advantages; 0 = none."""
+    teacher_margin_m: float = 0.0
+    """The racing expert drives a line kept this far from the borders (beyond half the car's
+    width); 0 = the env's racing line (0.05 m). A wider margin leaves a camera student room for
+    its errors."""
 
 
 @dataclass
@@ -200,6 +212,246 @@ def _unknown(where: str, key: str, valid: list[str], source: str) -> ConfigError
     return ConfigError(f"{source}: unknown key {where + key!r}{hint}")
 
 
+# Bounds far beyond any useful value: they stop a typo or a hostile recipe from exhausting memory
+# or processes before training starts (each is checked with its key named in the message).
+MAX_SEED = 2**32  # numpy's and stable-baselines3's seeds are 32-bit unsigned
+MAX_STEPS = 10**12  # environment steps; ~30 years at 1,000 steps/s
+MAX_ENVS = 256  # subprocess workers
+MAX_LAYERS = 64  # hidden layers of net_arch
+MAX_LAYER_UNITS = 65_536  # units per hidden layer (one 65k x 65k layer is already 16 GiB)
+MAX_ROLLOUT_STEPS = 1_000_000  # n_steps and batch_size
+MAX_EPOCHS = 10_000  # n_epochs and pretrain.epochs
+MAX_BUFFER = 10_000_000  # SAC replay buffer entries
+MAX_EPISODES = 1_000  # evaluation laps per evaluation
+MAX_KEEP = 10_000  # checkpoints kept
+MAX_PRETRAIN_FRAMES = 200_000  # labelled frames held in memory (camera: 19 KB each, 3.8 GB)
+MAX_PRETRAIN_ROUNDS = 1_000  # DAgger rounds
+MAX_TRACKS = 1_000  # entries of env.tracks
+MAX_TEXT = 4_096  # characters of any string value
+MAX_REWARD_TIMEOUT_S = 3_600.0  # env.reward_timeout_s: racer.rewards.plugin.MAX_TIMEOUT_S
+LOG_STD_RANGE = (
+    -5.0,
+    2.0,
+)  # log std of a continuous policy: e^-5 = 0.007 .. e^2 = 7.4 (normalised)
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+
+@dataclass(frozen=True)
+class _Range:
+    """A numeric range: ``low`` / ``high`` inclusive unless marked open; None = unbounded.
+
+    A message names the violated side (``> 0``), or the whole interval when ``interval`` is set
+    (``in (0, 1]``); ``hint`` says what a special value means.
+    """
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+    interval: bool = False
+    hint: str = ""
+
+    def problem(self, x: float) -> str | None:
+        """The rule ``x`` breaks ("> 0", "in (0, 1]"), or None."""
+        too_low = self.low is not None and (x <= self.low if self.low_open else x < self.low)
+        too_high = self.high is not None and (x >= self.high if self.high_open else x > self.high)
+        if not (too_low or too_high):
+            return None
+        if self.interval and self.low is not None and self.high is not None:
+            if self.high_open and not self.low_open:
+                text = f">= {_num(self.low)} and < {_num(self.high)}"
+            else:
+                left = "(" if self.low_open else "["
+                right = ")" if self.high_open else "]"
+                text = f"in {left}{_num(self.low)}, {_num(self.high)}{right}"
+        elif too_low:
+            text = f"{'>' if self.low_open else '>='} {_num(self.low)}"  # type: ignore[arg-type]
+        else:
+            text = f"{'<' if self.high_open else '<='} {_num(self.high)}"  # type: ignore[arg-type]
+        return f"{text} ({self.hint})" if self.hint else text
+
+
+def _num(x: float) -> str:
+    if x == MAX_SEED:
+        return "2**32"
+    return (
+        f"{int(x):,}".replace(",", "_") if float(x).is_integer() and abs(x) >= 10_000 else f"{x:g}"
+    )
+
+
+_POSITIVE = _Range(0, None, low_open=True)
+_RANGES: dict[str, _Range] = {
+    "env.max_steps": _Range(0, MAX_STEPS, hint="0 = the lap length at 0.4 m/s"),
+    "env.reward_timeout_s": _Range(0, MAX_REWARD_TIMEOUT_S, low_open=True, interval=True),
+    "hyperparameters.learning_rate": _Range(0, 1, low_open=True, interval=True),
+    "hyperparameters.batch_size": _Range(0, MAX_ROLLOUT_STEPS, low_open=True),
+    "hyperparameters.n_epochs": _Range(0, MAX_EPOCHS, low_open=True),
+    "hyperparameters.n_steps": _Range(0, MAX_ROLLOUT_STEPS, low_open=True),
+    "hyperparameters.ent_coef": _Range(0, None),
+    "hyperparameters.gamma": _Range(0, 1, low_open=True, interval=True),
+    "hyperparameters.gae_lambda": _Range(0, 1, low_open=True, interval=True),
+    "hyperparameters.clip_range": _POSITIVE,
+    "hyperparameters.max_grad_norm": _POSITIVE,
+    "hyperparameters.buffer_size": _Range(0, MAX_BUFFER, low_open=True),
+    "hyperparameters.log_std_init": _Range(*LOG_STD_RANGE, interval=True),
+    "budget.steps": _Range(0, MAX_STEPS, low_open=True),
+    "budget.envs": _Range(0, MAX_ENVS, hint="0 = one per core"),
+    "budget.seed": _Range(0, MAX_SEED, high_open=True, interval=True),
+    "evaluation.every_steps": _Range(0, MAX_STEPS, hint="0 = never"),
+    "evaluation.episodes": _Range(0, MAX_EPISODES, low_open=True),
+    "evaluation.patience": _Range(0, MAX_STEPS, hint="0 = never stop early"),
+    "checkpoint.every_steps": _Range(0, MAX_STEPS, low_open=True),
+    "checkpoint.keep": _Range(0, MAX_KEEP, low_open=True),
+    "pretrain.frames": _Range(0, MAX_PRETRAIN_FRAMES, hint="0 = no warm start"),
+    "pretrain.rounds": _Range(0, MAX_PRETRAIN_ROUNDS, low_open=True),
+    "pretrain.epochs": _Range(0, MAX_EPOCHS, low_open=True),
+    "pretrain.teacher_speed_scale": _Range(0, 1.5, low_open=True, interval=True),
+    "pretrain.critic_warmup_steps": _Range(0, MAX_STEPS, hint="0 = none"),
+    "pretrain.teacher_margin_m": _Range(0, 1, interval=True, hint="0 = the env's line"),
+}
+#: Element type, item range and length bound of the list fields.
+_LISTS: dict[str, tuple[type, _Range | None, int]] = {
+    "env.tracks": (str, None, MAX_TRACKS),
+    "algorithm.net_arch": (int, _Range(0, MAX_LAYER_UNITS, low_open=True), MAX_LAYERS),
+}
+_KINDS = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
+
+
+def _show(value: Any) -> str:
+    """A value as a message shows it: repr, shortened (a hostile value may be huge)."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _check_text(value: str) -> str | None:
+    """Why a string value cannot be used, or None."""
+    if len(value) > MAX_TEXT:
+        return f"at most {MAX_TEXT} characters long"
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        return "free of control characters"
+    return None
+
+
+def field_problem(key: str, value: Any, expected: type) -> tuple[str, str] | None:
+    """Why ``value`` cannot be the recipe's ``key`` (a dotted name like ``budget.seed``).
+
+    Args:
+        key: ``section.field``.
+        value: the value as parsed from TOML (or given on the command line).
+        expected: the field's type (the dataclass default's type).
+
+    Returns:
+        None when the value is valid, else ``(kind, rule)``: kind ``"type"`` or ``"value"``, rule
+        the phrase after "must be" (``"a number"``, ``"in (0, 1]"``, ...).
+    """
+    if expected is list:
+        item_type, item_range, max_len = _LISTS.get(key, (str, None, MAX_TRACKS))
+        kind = "a list of integers" if item_type is int else "a list of strings"
+        if not isinstance(value, list):
+            return "type", kind
+        if not value:
+            return "value", f"a non-empty list ({kind[2:]})"
+        if len(value) > max_len:
+            return "value", f"a list of at most {max_len} entries"
+        for item in value:
+            if item_type is int and (not isinstance(item, int) or isinstance(item, bool)):
+                return "type", kind
+            if item_type is str and not isinstance(item, str):
+                return "type", kind
+            why = item_range.problem(item) if item_range is not None else None
+            if why:
+                return "value", f"a list of integers {why}"
+            if isinstance(item, str):
+                if not item.strip():
+                    return "value", "a list of non-empty strings"
+                why = _check_text(item)
+                if why:
+                    return "value", f"a list of strings {why}"
+        return None
+    if expected is bool:
+        return None if isinstance(value, bool) else ("type", _KINDS[bool])
+    if expected is int and (not isinstance(value, int) or isinstance(value, bool)):
+        return "type", _KINDS[int]
+    if expected is float:
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            return "type", _KINDS[float]
+        if not math.isfinite(value):
+            return "value", "a finite number"
+    if expected is str:
+        if not isinstance(value, str):
+            return "type", _KINDS[str]
+        why = _check_text(value)
+        return ("value", why) if why else None
+    rule = _RANGES.get(key)
+    why = rule.problem(value) if rule is not None else None
+    return ("value", why) if why else None
+
+
+def _field_error(source: str, key: str, value: Any, problem: tuple[str, str]) -> ConfigError:
+    kind, rule = problem
+    if kind == "type":
+        return ConfigError(f"{source}: {key} = {_show(value)} has the wrong type: must be {rule}")
+    return ConfigError(f"{source}: {key} must be {rule}, got {_show(value)}")
+
+
+def check_option(flag: str, key: str, value: Any) -> None:
+    """Check a command-line override with the recipe's rule for ``key``; one-line ConfigError.
+
+    Args:
+        flag: the option as typed, e.g. ``--seed``.
+        key: the recipe key it overrides, e.g. ``budget.seed``.
+        value: the option's value.
+    """
+    section, name = key.split(".", 1)
+    expected = type(getattr(_SECTIONS[section](), name))
+    problem = field_problem(key, value, expected)
+    if problem is not None:
+        kind, rule = problem
+        raise ConfigError(f"{flag} must be {rule} ({key}), got {_show(value)}")
+    if key == "budget.device":
+        _check_device(value, flag)
+    if key == "env.observation":
+        from racer.env.race_env import OBSERVATIONS
+
+        if value not in OBSERVATIONS:
+            near = difflib.get_close_matches(value, OBSERVATIONS, n=1)
+            hint = f" (did you mean {near[0]!r}?)" if near else ""
+            raise ConfigError(
+                f"{flag} {_show(value)} is not valid{hint}: use one of {', '.join(OBSERVATIONS)}"
+            )
+
+
+def _check_device(device: str, where: str) -> None:
+    base, _, index = device.partition(":")
+    if base in DEVICES and (not index or (base == "cuda" and index.isdigit())):
+        return
+    near = difflib.get_close_matches(device, DEVICES, n=1)
+    hint = f" (did you mean {near[0]!r}?)" if near else ""
+    raise ConfigError(
+        f"{where} = {_show(device)} is not a torch device{hint}: use one of "
+        f"{', '.join(DEVICES)} (or cuda:N)"
+    )
+
+
+def device_problem(device: str) -> str | None:
+    """Why ``device`` cannot run here (no GPU for ``cuda``, no Metal for ``mps``), or None."""
+    base = device.partition(":")[0]
+    if base not in ("cuda", "mps"):
+        return None
+    import torch
+
+    if base == "cuda":
+        if not torch.cuda.is_available():
+            return "no CUDA GPU is available here; use device = 'auto' or 'cpu'"
+        index = device.partition(":")[2]
+        if index and int(index) >= torch.cuda.device_count():
+            return f"this machine has {torch.cuda.device_count()} CUDA device(s); use 'cuda:0'"
+        return None
+    if not torch.backends.mps.is_available():
+        return "Apple's MPS backend is not available here; use device = 'auto' or 'cpu'"
+    return None
+
+
 def _coerce(cls: type, data: dict[str, Any], where: str, source: str) -> Any:
     fields = {f.name: f for f in dataclasses.fields(cls)}
     for key in data:
@@ -209,44 +461,64 @@ def _coerce(cls: type, data: dict[str, Any], where: str, source: str) -> Any:
     defaults = cls()
     for key, value in data.items():
         default = getattr(defaults, key)
-        if isinstance(default, bool):
-            ok = isinstance(value, bool)
-        elif isinstance(default, float):
-            ok = isinstance(value, int | float) and not isinstance(value, bool)
-            value = float(value) if ok else value
-        elif isinstance(default, int):
-            ok = isinstance(value, int) and not isinstance(value, bool)
-        elif isinstance(default, str):
-            ok = isinstance(value, str)
+        if isinstance(default, list) and isinstance(value, str):
+            value = [value]  # a single track given as a string
+        problem = field_problem(where + key, value, type(default))
+        if problem is not None:
+            raise _field_error(source, where + key, value, problem)
+        if isinstance(default, float):
+            value = float(value)
         elif isinstance(default, list):
-            if isinstance(value, str):  # a single track given as a string
-                value = [value]
-            ok = isinstance(value, list)
-        else:
-            ok = True
-        if not ok:
-            raise ConfigError(
-                f"{source}: {where}{key} = {value!r} has the wrong type "
-                f"(expected {type(default).__name__})"
-            )
+            value = list(value)
         kwargs[key] = value
     return cls(**kwargs)
+
+
+def _agent_name(value: Any, source: str) -> str:
+    if not isinstance(value, str):
+        raise _field_error(source, "agent.name", value, ("type", "a string"))
+    bad = (
+        not value.strip()
+        or value in (".", "..")
+        or any(c in value for c in "/\\")
+        or len(value) > 200
+        or any(ord(c) < 32 or ord(c) == 127 for c in value)
+    )
+    if bad:
+        raise ConfigError(
+            f"{source}: agent.name must be a plain folder name (no '/', '\\', control characters; "
+            f"at most 200 characters), got {_show(value)}"
+        )
+    return value
 
 
 def config_from_dict(
     data: dict[str, Any], source: str = "agent config", base_dir: str = ""
 ) -> AgentConfig:
-    """Validate a parsed recipe; unknown keys and wrong types raise :class:`ConfigError`."""
+    """Validate a parsed recipe; unknown keys, wrong types and bad values raise :class:`ConfigError`.
+
+    Every field is checked for its type (a bool is not an integer, NaN and infinities are not
+    numbers) and range; the message names the key, the value and what it must be.
+    """
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: a recipe must be a TOML table")
     for key in data:
         if key not in _TOP:
             raise _unknown("", key, sorted(_TOP), source)
     agent = data.get("agent", {})
+    if not isinstance(agent, dict):
+        raise ConfigError(f"{source}: [agent] must be a table")
     for key in agent:
         if key not in ("name", "description"):
             raise _unknown("agent.", key, ["name", "description"], source)
+    description = agent.get("description", "")
+    if not isinstance(description, str):
+        raise _field_error(source, "agent.description", description, ("type", "a string"))
+    if len(description) > MAX_TEXT:
+        raise ConfigError(f"{source}: agent.description must be at most {MAX_TEXT} characters")
     cfg = AgentConfig(
-        name=str(agent.get("name", Path(base_dir).name or "agent")),
-        description=str(agent.get("description", "")),
+        name=_agent_name(agent.get("name", Path(base_dir).name or "agent"), source),
+        description=description,
         base_dir=base_dir,
     )
     for section, cls in _SECTIONS.items():
@@ -255,18 +527,60 @@ def config_from_dict(
                 raise ConfigError(f"{source}: [{section}] must be a table")
             setattr(cfg, section, _coerce(cls, data[section], f"{section}.", source))
     if "action_space" in data:
+        if not isinstance(data["action_space"], dict):
+            raise ConfigError(
+                f"{source}: [action_space] must be a table (action_space_type and action_space)"
+            )
         cfg.action_space = dict(data["action_space"])
         try:
             cfg.action_spec()
         except ConfigError as exc:
             raise ConfigError(f"{source}: {exc}") from None
+        except (TypeError, ValueError, KeyError, AttributeError) as exc:
+            raise ConfigError(f"{source}: [action_space] is not valid ({exc})") from None
     _check_values(cfg, source)
     return cfg
+
+
+def check_batch(cfg: AgentConfig, n_envs: int, source: str) -> None:
+    """The minibatch against the rollout: stable-baselines3 would assert or truncate silently.
+
+    Args:
+        cfg: the recipe.
+        n_envs: the number of environments the run uses (``budget.envs`` resolved).
+        source: where the recipe came from (for the message).
+    """
+    if cfg.algorithm.name != "ppo":
+        return
+    h = cfg.hyperparameters
+    rollout = h.n_steps * n_envs
+    if h.batch_size < 2:
+        raise ConfigError(
+            f"{source}: hyperparameters.batch_size must be >= 2 for PPO (advantages are "
+            f"normalised over each minibatch), got {h.batch_size}"
+        )
+    if h.batch_size > rollout:
+        raise ConfigError(
+            f"{source}: hyperparameters.batch_size = {h.batch_size} is larger than a rollout "
+            f"(n_steps x envs = {h.n_steps} x {n_envs} = {rollout}): lower batch_size or raise "
+            "n_steps"
+        )
 
 
 def _check_values(cfg: AgentConfig, source: str) -> None:
     from racer.env.race_env import DIRECTIONS, OBSERVATIONS, START_MODES
 
+    if isinstance(cfg.env.tracks, list) and not cfg.env.tracks:
+        raise ConfigError(f"{source}: env.tracks is empty: name at least one track")
+    # every field, whatever set it (a recipe, a CLI override, code): type and range
+    for section, cls in _SECTIONS.items():
+        values = getattr(cfg, section)
+        for f in dataclasses.fields(cls):
+            key = f"{section}.{f.name}"
+            value = getattr(values, f.name)
+            problem = field_problem(key, value, type(getattr(cls(), f.name)))
+            if problem is not None:
+                raise _field_error(source, key, value, problem)
     checks = [
         ("env.observation", cfg.env.observation, OBSERVATIONS),
         ("env.start", cfg.env.start, START_MODES),
@@ -275,40 +589,25 @@ def _check_values(cfg: AgentConfig, source: str) -> None:
         ("pretrain.teacher", cfg.pretrain.teacher, ("centerline", "racing-line")),
         ("algorithm.network", cfg.algorithm.network, ("auto", "mlp", "shallow_cnn", "nature_cnn")),
     ]
-    for what, choice, choices in checks:
-        value = choice
+    for what, value, choices in checks:
         if value not in choices:
             near = difflib.get_close_matches(value, choices, n=1)
             hint = f" (did you mean {near[0]!r}?)" if near else ""
             raise ConfigError(
-                f"{source}: {what} = {value!r} is not valid{hint}: use one of {', '.join(choices)}"
+                f"{source}: {what} = {_show(value)} is not valid{hint}: use one of "
+                f"{', '.join(choices)}"
             )
-    if not cfg.env.tracks:
-        raise ConfigError(f"{source}: env.tracks is empty: name at least one track")
+    _check_device(cfg.budget.device, f"{source}: budget.device")
+    if not cfg.env.reward.strip():
+        raise ConfigError(f"{source}: env.reward is empty: name a reward (e.g. 'progress')")
     if cfg.algorithm.name == "sac" and cfg.action_spec().kind != "continuous":
         raise ConfigError(
             f"{source}: SAC needs a continuous action space (action_space_type = 'continuous')"
         )
-    positive: dict[str, int] = {
-        "budget.steps": cfg.budget.steps,
-        "hyperparameters.batch_size": cfg.hyperparameters.batch_size,
-        "hyperparameters.n_epochs": cfg.hyperparameters.n_epochs,
-        "hyperparameters.n_steps": cfg.hyperparameters.n_steps,
-        "checkpoint.every_steps": cfg.checkpoint.every_steps,
-        "checkpoint.keep": cfg.checkpoint.keep,
-        "evaluation.episodes": cfg.evaluation.episodes,
-        "pretrain.rounds": cfg.pretrain.rounds,
-        "pretrain.epochs": cfg.pretrain.epochs,
-    }
-    for what, number in positive.items():
-        if number <= 0:
-            raise ConfigError(f"{source}: {what} must be > 0, got {number}")
-    if not 0 < cfg.hyperparameters.gamma <= 1:
-        raise ConfigError(f"{source}: hyperparameters.gamma must be in (0, 1]")
-    if cfg.evaluation.patience < 0:
-        raise ConfigError(f"{source}: evaluation.patience must be >= 0 (0 = never stop early)")
-    if cfg.budget.envs < 0:
-        raise ConfigError(f"{source}: budget.envs must be >= 0 (0 = one per core)")
+    if cfg.budget.envs > 0:
+        check_batch(cfg, cfg.budget.envs, source)
+    elif cfg.hyperparameters.batch_size < 2:
+        check_batch(cfg, 1, source)
 
 
 def load_agent(path: str | Path) -> AgentConfig:
@@ -328,13 +627,30 @@ def load_agent(path: str | Path) -> AgentConfig:
         raise ConfigError(
             f"{path}: agent recipe not found (a folder with agent.toml, or a .toml file)"
         )
-    try:
-        data = tomllib.loads(p.read_text())
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{p}: not valid TOML ({exc})") from None
-    except OSError as exc:
-        raise ConfigError(f"{p}: cannot read ({exc.strerror})") from None
+    data = read_toml(p)
     return config_from_dict(data, source=str(p), base_dir=str(p.parent.resolve()))
+
+
+MAX_TOML_BYTES = 1_000_000  # a recipe is a few KB; a bigger file is a mistake (or hostile)
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """Parse a recipe or a run's ``config.toml``; any problem is a one-line :class:`ConfigError`."""
+    try:
+        size = path.stat().st_size
+        if size > MAX_TOML_BYTES:
+            raise ConfigError(
+                f"{path}: {size:,} bytes is too large for a recipe (at most {MAX_TOML_BYTES:,})"
+            )
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not valid TOML (not UTF-8 text)") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: not valid TOML (nested too deeply)") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.strerror or exc})") from None
 
 
 def dump_toml(data: dict[str, Any]) -> str:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import shutil
+import sys
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -26,16 +27,38 @@ from typing import Any
 
 from racer.env import RaceEnv
 from racer.errors import ConfigError, RacerError
+from racer.rewards.plugin import set_hard_stop
 from racer.train.callbacks import (
     CheckpointCallback,
+    CriticWarmupCallback,
     EpisodeStatsCallback,
     EvalCallback,
     SimtraceCallback,
 )
-from racer.train.checkpoint import latest_checkpoint, restore_rng
-from racer.train.config import AgentConfig, config_from_dict, dump_toml
-from racer.train.io import atomic_write, atomic_write_json, atomic_write_text
-from racer.train.wrappers import TrainingWrapper
+from racer.train.checkpoint import (
+    LATEST,
+    restore_rng,
+    rewind_run,
+    usable_checkpoints,
+)
+from racer.train.config import (
+    AgentConfig,
+    check_batch,
+    config_from_dict,
+    device_problem,
+    dump_toml,
+    read_toml,
+)
+from racer.train.io import (
+    DiskFullError,
+    atomic_write,
+    atomic_write_json,
+    atomic_write_text,
+    clean_stale_temps,
+    is_disk_full,
+    writing,
+)
+from racer.train.wrappers import GuardedSubprocVecEnv, TrainingWrapper
 
 IMAGE_OBSERVATIONS = ("camera", "stereo")
 SENSORS = {
@@ -89,6 +112,13 @@ def eval_track(cfg: AgentConfig) -> str:
     return f"random:{cfg.budget.seed * 1000 + 999}"
 
 
+def timed_reward(spec: Any, timeout_s: float) -> Any:
+    """The reward plugin for ``spec`` with the recipe's per-call time limit."""
+    from racer.rewards import load_reward
+
+    return load_reward(spec).with_timeout(timeout_s)
+
+
 def make_env(
     cfg: AgentConfig, track: str, seed: int, ignore_sigint: bool = False, **overrides: Any
 ) -> Any:
@@ -103,9 +133,11 @@ def make_env(
         max_steps=cfg.env.max_steps or None,
     )
     kwargs.update(overrides)
+    timeout_s = cfg.env.reward_timeout_s
 
     def _init() -> Any:
-        env = TrainingWrapper(RaceEnv(**kwargs), ignore_sigint=ignore_sigint)
+        reward = timed_reward(kwargs["reward"], timeout_s)
+        env = TrainingWrapper(RaceEnv(**{**kwargs, "reward": reward}), ignore_sigint=ignore_sigint)
         env.reset(seed=seed)
         env.action_space.seed(seed)
         return env
@@ -131,14 +163,20 @@ def preflight(cfg: AgentConfig, n_envs: int) -> None:
 
 def build_vec_env(cfg: AgentConfig, n_envs: int) -> Any:
     """Parallel environments: subprocesses when more than one."""
-    from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecMonitor
+    from stable_baselines3.common.vec_env import DummyVecEnv, VecMonitor
 
     tracks = resolve_tracks(cfg, n_envs)
     fns = [
         make_env(cfg, tracks[i], cfg.budget.seed + i, ignore_sigint=n_envs > 1)
         for i in range(n_envs)
     ]
-    venv = SubprocVecEnv(fns, start_method="forkserver") if n_envs > 1 else DummyVecEnv(fns)
+    if n_envs > 1:  # guarded: a dead or stuck worker ends the run with one line, never a hang
+        venv: Any = GuardedSubprocVecEnv(
+            fns, start_method="forkserver", reward_source=reward_spec(cfg)
+        )
+    else:  # the reward runs in this process: one that ignores its time limit ends it, one line
+        set_hard_stop(2, announce=True)
+        venv = DummyVecEnv(fns)
     return VecMonitor(venv)
 
 
@@ -245,17 +283,24 @@ def prepare_run(cfg: AgentConfig, out: Path | None) -> Path:
     if out is None:
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         out = Path("runs") / f"{cfg.name}-{stamp}"
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"{out}: exists and is not a folder; choose another --out")
     if out.exists() and any(out.iterdir()):
         raise ConfigError(
             f"{out}: run folder exists and is not empty (use --resume {out} or --out)"
         )
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        with writing(out):
+            out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"{out}: cannot create the run folder ({exc.strerror or exc})") from None
     spec = reward_spec(cfg)
     if ".py" in spec:
         src = Path(spec.split(":", 1)[0])
         if not src.exists():
             raise ConfigError(f"{src}: reward file not found")
-        shutil.copyfile(src, out / "reward.py")
+        with writing(out / "reward.py"):
+            shutil.copyfile(src, out / "reward.py")
         func = spec.split(":", 1)[1] if ":" in spec else ""
         cfg.env.reward = "reward.py" + (f":{func}" if func else "")
     cfg.env.tracks = [
@@ -272,13 +317,83 @@ def prepare_run(cfg: AgentConfig, out: Path | None) -> Path:
 
 def load_run_config(run_dir: Path) -> AgentConfig:
     """The resolved recipe of an existing run."""
-    import tomllib
-
     path = run_dir / "config.toml"
-    if not path.exists():
+    if not run_dir.is_dir():
+        raise ConfigError(f"{run_dir}: no such run folder")
+    if not path.is_file():
         raise ConfigError(f"{run_dir}: not a run folder (no config.toml)")
-    data = tomllib.loads(path.read_text())
+    data = read_toml(path)
     return config_from_dict(data, source=str(path), base_dir=str(run_dir.resolve()))
+
+
+def warn(message: str) -> None:
+    """One warning line on stderr (the run goes on)."""
+    print(f"racer: warning: {message}", file=sys.stderr, flush=True)
+
+
+def saved_intact(run_dir: Path | None) -> str:
+    """What a run stopped by a full disk still has: its last complete checkpoint."""
+    if run_dir is None:
+        return "nothing was written yet"
+    meta_path = run_dir / "checkpoints" / LATEST
+    try:
+        import json
+
+        meta = json.loads(meta_path.read_text())
+        name, steps = str(meta["name"]), int(meta["steps"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return f"no checkpoint was complete yet in {run_dir}; free some space and start again"
+    return (
+        f"checkpoint {name} ({steps} steps) is intact: free some space, then "
+        f"racer train --resume {run_dir}"
+    )
+
+
+def _load_checkpoint(
+    cfg: AgentConfig, venv: Any, candidates: list[dict[str, Any]], run_dir: Path
+) -> tuple[Any, Any, dict[str, Any]]:
+    """Load the newest checkpoint that loads; a damaged one falls back to the previous kept one.
+
+    Returns:
+        The (possibly VecNormalize-wrapped) env, the model, and the checkpoint used.
+    """
+    from stable_baselines3 import PPO, SAC
+    from stable_baselines3.common.vec_env import VecNormalize
+
+    algo = SAC if cfg.algorithm.name == "sac" else PPO
+    problems: list[str] = []
+    for ckpt in candidates:
+        wrapped = venv
+        try:
+            if cfg.hyperparameters.normalize_observations:
+                if ckpt["norm"] is not None:
+                    wrapped = VecNormalize.load(str(ckpt["norm"]), venv)
+                else:
+                    wrapped = VecNormalize(venv, norm_obs=True, norm_reward=False)
+            model: Any = algo.load(
+                ckpt["zip"],
+                env=wrapped,
+                device=cfg.budget.device,
+                tensorboard_log=str(run_dir / "tensorboard"),
+            )
+            if ckpt["replay"] is not None:
+                model.load_replay_buffer(ckpt["replay"])
+            restore_rng(ckpt["rng"])
+        except Exception as exc:  # sb3 / torch / pickle raise many types for damaged files
+            detail = (str(exc).strip().splitlines() or [""])[0][:200]
+            problems.append(f"{ckpt['name']} cannot be loaded ({type(exc).__name__}: {detail})")
+            continue
+        if problems:
+            warn(
+                f"{run_dir / 'checkpoints'}: {problems[0]}; resuming from the previous "
+                f"checkpoint {ckpt['name']} ({candidates[0]['steps'] - ckpt['steps']} steps "
+                "earlier)"
+            )
+        return wrapped, model, ckpt
+    raise ConfigError(
+        f"{run_dir}: no usable checkpoint to resume from ({'; '.join(problems[:2])}); start "
+        "the run again without --resume"
+    )
 
 
 def _warm_start(cfg: AgentConfig, model: Any, verbose: bool) -> None:
@@ -303,6 +418,8 @@ def _warm_start(cfg: AgentConfig, model: Any, verbose: bool) -> None:
             epochs=cfg.pretrain.epochs,
             seed=cfg.budget.seed,
             teacher=cfg.pretrain.teacher,
+            teacher_speed_scale=cfg.pretrain.teacher_speed_scale,
+            teacher_margin_m=cfg.pretrain.teacher_margin_m or None,
             log=print if verbose else None,
         )
     finally:
@@ -326,6 +443,10 @@ def train(
 ) -> TrainResult:
     """Train (or resume) a run; returns when the budget is spent, on Ctrl-C, or on early stop.
 
+    A resume starts from the newest checkpoint that loads (a damaged one falls back to the
+    previous kept one, with a warning) and cuts the logs back to it (see
+    :func:`racer.train.checkpoint.rewind_run`).
+
     Args:
         cfg: the resolved recipe (for ``resume``, the run's own config with any overrides).
         out: run folder for a new run (default ``runs/<agent>-<time>``).
@@ -333,42 +454,77 @@ def train(
         progress_bar: show the live bar.
         stop_after_laps: stop at the first evaluation completing this many laps.
         on_eval: callback receiving each :class:`racer.train.callbacks.EvalResult`.
+
+    Raises:
+        ConfigError: a bad recipe, run folder or device; no usable checkpoint to resume from.
+        DiskFullError: the disk filled up; the message names the path and the intact checkpoint.
     """
+    where: list[Path] = []  # the run folder, once known
+    try:
+        return _train(
+            cfg,
+            out,
+            resume=resume,
+            progress_bar=progress_bar,
+            stop_after_laps=stop_after_laps,
+            on_eval=on_eval,
+            where=where,
+        )
+    except DiskFullError as exc:
+        raise DiskFullError(exc.path, saved_intact(where[0] if where else None)) from None
+    except Exception as exc:
+        if not is_disk_full(exc):
+            raise
+        path = getattr(exc, "filename", None) or (where[0] if where else Path.cwd())
+        raise DiskFullError(path, saved_intact(where[0] if where else None)) from None
+
+
+def _train(
+    cfg: AgentConfig,
+    out: Path | None,
+    *,
+    resume: Path | None,
+    progress_bar: bool,
+    stop_after_laps: int | None,
+    on_eval: Any,
+    where: list[Path],
+) -> TrainResult:
+    """The body of :func:`train`; ``where`` receives the run folder once it is known."""
     import torch
-    from stable_baselines3 import PPO, SAC
     from stable_baselines3.common.callbacks import CallbackList
     from stable_baselines3.common.vec_env import VecNormalize
 
     torch.set_num_threads(1)
     t0 = time.perf_counter()
     n_envs = cfg.resolved_envs()
+    check_batch(cfg, n_envs, f"{n_envs} environments")
+    problem = device_problem(cfg.budget.device)
+    if problem is not None:
+        raise ConfigError(f"budget.device = {cfg.budget.device!r}: {problem}")
+    candidates: list[dict[str, Any]] = []
     if resume is not None:
         run_dir = resume
-        ckpt = latest_checkpoint(run_dir / "checkpoints")
+        candidates = usable_checkpoints(run_dir / "checkpoints", warn=warn)
+        for folder in (run_dir, run_dir / "checkpoints", run_dir / "simtrace"):
+            clean_stale_temps(folder, min_age_s=0.0)  # left by a killed run's atomic writes
     else:
         preflight(cfg, n_envs)
         run_dir = prepare_run(cfg, out)
-        ckpt = None
+    where.append(run_dir)
+    ckpt: dict[str, Any] | None = None
 
     venv = build_vec_env(cfg, n_envs)
     try:
-        if cfg.hyperparameters.normalize_observations:
-            if ckpt is not None and ckpt["norm"] is not None:
-                venv = VecNormalize.load(str(ckpt["norm"]), venv)
-            else:
-                venv = VecNormalize(venv, norm_obs=True, norm_reward=False)
-        if ckpt is not None:
-            algo = SAC if cfg.algorithm.name == "sac" else PPO
-            model: Any = algo.load(
-                ckpt["zip"],
-                env=venv,
-                device=cfg.budget.device,
-                tensorboard_log=str(run_dir / "tensorboard"),
-            )
-            if ckpt["replay"] is not None:
-                model.load_replay_buffer(ckpt["replay"])
-            restore_rng(ckpt["rng"])
+        model: Any
+        if candidates:
+            venv, model, ckpt = _load_checkpoint(cfg, venv, candidates, run_dir)
+            removed = rewind_run(run_dir, ckpt)
+            if removed and progress_bar:
+                cut = ", ".join(f"{n} from {name}" for name, n in removed.items())
+                print(f"resuming from {ckpt['name']}: removed rows written after it ({cut})")
         else:
+            if cfg.hyperparameters.normalize_observations:
+                venv = VecNormalize(venv, norm_obs=True, norm_reward=False)
             model = build_model(cfg, venv, run_dir)
             if cfg.pretrain.frames > 0:
                 _warm_start(cfg, model, progress_bar)
@@ -378,10 +534,12 @@ def train(
             track=eval_track(cfg),
             observation=cfg.env.observation,
             action_space=cfg.action_space or None,
-            reward=reward_spec(cfg),
+            reward=timed_reward(reward_spec(cfg), cfg.env.reward_timeout_s),
             max_steps=cfg.env.max_steps or None,
         )
         stats = EpisodeStatsCallback(run_dir / "metrics.csv", cfg.budget.steps, progress_bar)
+        if ckpt is not None:
+            stats.restore((ckpt.get("meta") or {}).get("state") or {})
         simtrace = SimtraceCallback(run_dir / "simtrace")
         checkpoints = CheckpointCallback(
             run_dir / "checkpoints",
@@ -390,7 +548,10 @@ def train(
             cfg.budget.seed,
         )
         checkpoints.before_save.append(simtrace.flush)
-        callbacks: list[Any] = [stats, simtrace, checkpoints]
+        checkpoints.state = stats.state
+        callbacks: list[Any] = [stats, simtrace]
+        if cfg.pretrain.frames > 0 and cfg.pretrain.critic_warmup_steps > 0:
+            callbacks.append(CriticWarmupCallback(cfg.pretrain.critic_warmup_steps))
         evaluator = None
         if cfg.evaluation.every_steps > 0:
             evaluator = EvalCallback(
@@ -404,9 +565,15 @@ def train(
                 patience=cfg.evaluation.patience,
             )
             callbacks.append(evaluator)
+        # after the evaluation: a checkpoint at the same step records its eval.csv row and best
+        callbacks.append(checkpoints)
 
         remaining = cfg.budget.steps - model.num_timesteps
         interrupted = False
+        if evaluator is not None and ckpt is None and cfg.pretrain.frames > 0:
+            first = evaluator.evaluate_before_training(model)  # the warm start's own laps
+            if stop_after_laps is not None and first.laps >= stop_after_laps:
+                remaining = 0
         if remaining > 0:
             try:
                 model.learn(

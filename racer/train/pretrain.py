@@ -31,10 +31,15 @@ from racer.env.follower import CenterlineFollower
 TEACHERS = ("centerline", "racing-line")
 
 
-def make_teacher(name: str, env: RaceEnv) -> CenterlineFollower | RacingLineExpert:
-    """The teacher ``name`` (one of :data:`TEACHERS`) bound to ``env``."""
+def make_teacher(
+    name: str, env: RaceEnv, speed_scale: float = 1.0, margin_m: float | None = None
+) -> CenterlineFollower | RacingLineExpert:
+    """The teacher ``name`` (one of :data:`TEACHERS`) bound to ``env``.
+
+    ``speed_scale`` and ``margin_m`` (the racing line's safety margin) apply to the racing expert.
+    """
     if name == "racing-line":
-        return RacingLineExpert(env)
+        return RacingLineExpert(env, speed_scale=speed_scale, safety_margin_m=margin_m)
     if name == "centerline":
         return CenterlineFollower(env)
     raise ValueError(f"unknown teacher {name!r}: use one of {', '.join(TEACHERS)}")
@@ -58,6 +63,8 @@ def collect(
     rng: np.random.Generator,
     random_share: float = 0.2,
     teacher: str = "centerline",
+    teacher_speed_scale: float = 1.0,
+    teacher_margin_m: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Drive ``env`` for ``n_frames`` steps and label every frame with the teacher's action.
 
@@ -68,8 +75,10 @@ def collect(
         rng: randomness for the mixed-in random actions and start points.
         random_share: share of steps driven by a random action (state variety).
         teacher: the teacher's name (:data:`TEACHERS`).
+        teacher_speed_scale: the racing expert's speed scale.
+        teacher_margin_m: the racing expert's line margin (None: the env's line).
     """
-    driver = make_teacher(teacher, env)
+    driver = make_teacher(teacher, env, teacher_speed_scale, teacher_margin_m)
     obs_list: list[np.ndarray] = []
     labels: list[Any] = []
     obs, _ = env.reset(
@@ -133,6 +142,8 @@ def pretrain(
     seed: int,
     log: Callable[[str], None] | None = None,
     teacher: str = "centerline",
+    teacher_speed_scale: float = 1.0,
+    teacher_margin_m: float | None = None,
 ) -> PretrainReport:
     """DAgger warm start of ``model.policy`` (see the module docstring)."""
     rng = np.random.default_rng(seed)
@@ -152,7 +163,15 @@ def pretrain(
 
     loss = float("nan")
     for r in range(rounds):
-        o, y = collect(env, per_round, None if r == 0 else student, rng, teacher=teacher)
+        o, y = collect(
+            env,
+            per_round,
+            None if r == 0 else student,
+            rng,
+            teacher=teacher,
+            teacher_speed_scale=teacher_speed_scale,
+            teacher_margin_m=teacher_margin_m,
+        )
         all_obs.append(o)
         all_labels.append(y)
         loss = fit(

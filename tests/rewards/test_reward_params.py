@@ -55,7 +55,8 @@ def test_every_key_present_with_deepracer_types(builder, pose):
     assert set(EXTRA_KEYS) <= params.keys()
     assert set(TYPES) == set(DEEPRACER_KEYS) | {"measured_speed"}
     for key, kind in TYPES.items():
-        assert type(params[key]) is kind, key
+        # waypoints: a list subclass that refuses changes (racer.rewards.params.ReadOnlyList)
+        assert type(params[key]) is kind or (key == "waypoints" and isinstance(params[key], kind))
     assert all(type(i) is int for i in params["closest_waypoints"])
     assert all(type(p) is tuple and len(p) == 2 for p in params["waypoints"])
 

@@ -106,3 +106,34 @@ def test_racing_recipe_races_after_its_warm_start(tmp_path: Path) -> None:
     bound = env.racing_line.standing_lap_time_s  # evaluation laps start from rest
     env.close()
     assert first.mean_lap_time_s <= 1.15 * bound, (first.lap_times_s, bound)
+
+
+def test_critic_warmup_freezes_the_policy_then_thaws_it(tiny, tmp_path: Path) -> None:
+    import torch
+
+    from racer.train.callbacks import CriticWarmupCallback
+    from racer.train.pipeline import build_model, build_vec_env
+
+    cfg = tiny()
+    venv = build_vec_env(cfg, 1)
+    model = build_model(cfg, venv, tmp_path)
+    policy = model.policy
+    before_pi = [p.detach().clone() for p in policy.action_net.parameters()]
+    before_vf = [p.detach().clone() for p in policy.value_net.parameters()]
+    warmup = CriticWarmupCallback(steps=128)
+    model.learn(total_timesteps=128, callback=warmup)
+    # only the critic learned during the warm-up
+    assert all(
+        torch.equal(a, b) for a, b in zip(before_pi, policy.action_net.parameters(), strict=True)
+    )
+    assert not all(
+        torch.equal(a, b) for a, b in zip(before_vf, policy.value_net.parameters(), strict=True)
+    )
+    assert all(p.requires_grad for p in policy.parameters())  # thawed at the end
+    model.learn(
+        total_timesteps=128, callback=CriticWarmupCallback(steps=0), reset_num_timesteps=False
+    )
+    assert not all(
+        torch.equal(a, b) for a, b in zip(before_pi, policy.action_net.parameters(), strict=True)
+    )
+    venv.close()
