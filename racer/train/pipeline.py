@@ -573,7 +573,8 @@ def _train(
         if evaluator is not None and ckpt is None and cfg.pretrain.frames > 0:
             first = evaluator.evaluate_before_training(model)  # the warm start's own laps
             if stop_after_laps is not None and first.laps >= stop_after_laps:
-                remaining = 0
+                remaining = 0  # done before learn(): the checkpoint below still needs the model
+                checkpoints.init_callback(model)
         if remaining > 0:
             try:
                 model.learn(

@@ -137,3 +137,23 @@ def test_critic_warmup_freezes_the_policy_then_thaws_it(tiny, tmp_path: Path) ->
         torch.equal(a, b) for a, b in zip(before_pi, policy.action_net.parameters(), strict=True)
     )
     venv.close()
+
+
+def test_a_warm_start_that_already_laps_ends_training_before_ppo(
+    tiny, tmp_path, monkeypatch
+) -> None:
+    """stop_after_laps is met by the evaluation right after the warm start: no PPO, all saved."""
+    from racer.train.pipeline import train
+
+    def laps_everything(model: Any, env: Any, episodes: int, normalize: Any = None, steps: int = 0):  # type: ignore[no-untyped-def]
+        return EvalResult(steps, episodes, episodes, 100.0, [5.0] * episodes)
+
+    monkeypatch.setattr(callbacks, "evaluate_policy_laps", laps_everything)
+    cfg = tiny(pretrain={"frames": 64, "rounds": 1, "epochs": 1})
+    seen: list[EvalResult] = []
+    res = train(
+        cfg, out=tmp_path / "run", progress_bar=False, stop_after_laps=1, on_eval=seen.append
+    )
+    assert res.steps == 0 and [r.steps for r in seen] == [0]
+    for name in ("best_model.zip", "final_model.zip", "checkpoints/latest.json"):
+        assert (tmp_path / "run" / name).exists(), name
