@@ -326,6 +326,7 @@ def plot_lap_vs_line(
     lap_s: float | None = None,
     completion_pct: float | None = None,
     note: str | None = None,
+    from_rest: bool = False,
 ) -> Path:
     """Draw a driven lap over the optimal racing line, and its speed against the line's profile.
 
@@ -350,6 +351,8 @@ def plot_lap_vs_line(
         lap_s: the lap's time, s; None when the lap was not completed.
         completion_pct: how much of the lap was driven, percent, when it was not completed.
         note: more text after the lap time (for example the average of several laps).
+        from_rest: the lap started from rest (a training evaluation lap): compare it with the
+            line's lap from rest (:attr:`RacingLine.standing_lap_time_s`), not its flying lap.
 
     Returns:
         The path written.
@@ -422,8 +425,13 @@ def plot_lap_vs_line(
         ax_v.set_ylabel("speed (m/s)")
         ax_v.grid(alpha=0.3)
         ax_v.legend(loc="lower right", fontsize=8)
-        bound_s = float(line.lap_time_s)
-        fig.suptitle(_lap_title(driver, lap_name, lap_s, bound_s, completion_pct, len(xy), note))
+        bound_s = float(line.standing_lap_time_s if from_rest else line.lap_time_s)
+        title = _lap_title(driver, lap_name, lap_s, bound_s, completion_pct, len(xy), note)
+        if from_rest:
+            title = title.replace("the bound (", "the bound from rest (").replace(
+                "; bound ", "; bound from rest "
+            )
+        fig.suptitle(title)
         fig.tight_layout()
         fig.savefig(out, dpi=_LAP_DPI)
     finally:

@@ -264,6 +264,7 @@ def _racing_line(run: Path, path: Path) -> Path | None:
         lap_name="evaluation lap",
         lap_s=None if lap is None else lap.lap_time_s,
         completion_pct=None if lap is None else 100.0 * lap.covered,
+        from_rest=True,  # training evaluation laps start from rest
     )
 
 
