@@ -456,16 +456,12 @@ class RaceEnv(gym.Env):
         n0 = 6 + len(LOOKAHEAD_M)
         feats[n0 : n0 + len(CURVATURE_AHEAD_M)] = 0.5 * curv
         n0 += len(CURVATURE_AHEAD_M)
-        line_at = self._builders[self._reversed_dir].line_at
-        feats[n0] = (float(proj.lateral) - line_at(s)[2]) / half_w
-        n0 += 1
-        for i, d in enumerate(LINE_SPEED_AHEAD_M):
-            feats[n0 + i] = line_at(s + d)[3] / 4.0
-        n0 += len(LINE_SPEED_AHEAD_M)
-        for i, d in enumerate(LINE_AIM_AHEAD_M):
-            lx, ly = line_at(s + d)[:2]
-            b = math.atan2(ly - fy, lx - fx) - yaw
-            feats[n0 + i] = ((b + math.pi) % (2 * math.pi) - math.pi) / math.pi
+        lx, ly, llat, lv = self._builders[self._reversed_dir].line_at_many(s + _LINE_AHEAD_M)
+        feats[n0] = (float(proj.lateral) - llat[0]) / half_w
+        n_speed = len(LINE_SPEED_AHEAD_M)
+        feats[n0 + 1 : n0 + 1 + n_speed] = lv[1 : 1 + n_speed] / 4.0
+        aim = np.arctan2(ly[1 + n_speed :] - fy, lx[1 + n_speed :] - fx) - yaw
+        feats[n0 + 1 + n_speed :] = ((aim + np.pi) % (2 * np.pi) - np.pi) / np.pi
         return np.clip(feats, -5.0, 5.0)
 
     def render(self) -> np.ndarray | None:
@@ -492,6 +488,8 @@ class RaceEnv(gym.Env):
 
 
 _AHEAD_M = np.asarray(LOOKAHEAD_M + CURVATURE_AHEAD_M, dtype=np.float64)
+#: Racing-line samples of the `state` observation: the car's position, the speeds, the aims.
+_LINE_AHEAD_M = np.asarray((0.0, *LINE_SPEED_AHEAD_M, *LINE_AIM_AHEAD_M), dtype=np.float64)
 
 
 class _SampleTable:

@@ -270,10 +270,21 @@ class ParamsBuilder:
             (x_m, y_m, lateral_m, speed_mps, heading_rad) of the line's point there; lateral is the
             line's signed offset from the centre line (+ = left).
         """
+        return self._line_by_center().at(s)
+
+    def line_at_many(self, s: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The racing line at several centre-line arc lengths (``s`` within one lap ahead).
+
+        Returns:
+            Arrays (x_m, y_m, lateral_m, speed_mps) shaped like ``s``.
+        """
+        return self._line_by_center().many(s)
+
+    def _line_by_center(self) -> _LineByCenter:
         table = self._line_table
         if table is None:
             table = self._line_table = _LineByCenter(self.racing_line, self._track)
-        return table.at(s)
+        return table
 
     @property
     def waypoints(self) -> list[tuple[float, float]]:
@@ -467,7 +478,7 @@ class _LineByCenter:
     extended by one lap's worth on each side so that ``np.interp`` runs across the seam.
     """
 
-    __slots__ = ("closed", "length", "rows", "s")
+    __slots__ = ("closed", "length", "rows", "s", "s_arr", "x", "y", "lat", "v")
 
     def __init__(self, line: RacingLine, track: Track) -> None:
         cs = np.asarray(line.center_s_m, dtype=np.float64)
@@ -489,6 +500,18 @@ class _LineByCenter:
             cols = np.vstack((cols, cols, cols))
         self.s: list[float] = cs.tolist()
         self.rows: list[list[float]] = cols.tolist()
+        self.s_arr = cs
+        self.x, self.y, self.lat, self.v = (cols[:, k].copy() for k in range(4))
+
+    def many(self, s: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """x, y, lateral offset and speed of the line at several centre-line arc lengths."""
+        sa = self.s_arr
+        return (
+            np.interp(s, sa, self.x),
+            np.interp(s, sa, self.y),
+            np.interp(s, sa, self.lat),
+            np.interp(s, sa, self.v),
+        )
 
     def at(self, s: float) -> tuple[float, float, float, float, float]:
         s_ = self.s
