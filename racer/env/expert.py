@@ -92,6 +92,7 @@ class RacingLineExpert:
         self.min_lookahead_m = min_lookahead_m
         self.lookahead_s = lookahead_s
         self._tables: dict[int, LineTable] = {}
+        self._own_lines: dict[int, RacingLine] = {}
 
     @property
     def line(self) -> RacingLine:
@@ -99,9 +100,13 @@ class RacingLineExpert:
         if self.safety_margin_m is None:
             return self.env.racing_line
         env = self.env
-        return racing_line(
-            env.driven_track, env.world.config.car_limits(), safety_margin_m=self.safety_margin_m
-        )
+        track = env.driven_track
+        line = self._own_lines.get(id(track))
+        if line is None:  # one per driving direction (the env keeps both tracks alive)
+            line = self._own_lines[id(track)] = racing_line(
+                track, env.world.config.car_limits(), safety_margin_m=self.safety_margin_m
+            )
+        return line
 
     def _table(self, line: RacingLine) -> LineTable:
         table = self._tables.get(id(line))

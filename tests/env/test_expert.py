@@ -121,3 +121,23 @@ def test_params_carry_the_racing_line() -> None:
 def _by_center_s(line) -> tuple[np.ndarray, np.ndarray]:  # type: ignore[no-untyped-def]
     order = np.argsort(line.center_s_m)
     return np.asarray(line.center_s_m)[order], np.asarray(line.lateral_m)[order]
+
+
+def test_expert_with_a_wider_margin_drives_its_own_safer_line() -> None:
+    env = RaceEnv(track="oval", observation="state", action_space=FULL_ACTION_SPACE)
+    expert = RacingLineExpert(env, safety_margin_m=0.15)
+    env.reset(seed=0, options={"start_s": 0.0})
+    assert expert.line is not env.racing_line and expert.line.safety_margin_m == 0.15
+    assert expert.line is expert.line  # computed once per direction
+    times = []
+    for _ in range(2):
+        while True:
+            _, _, term, trunc, info = env.step(expert.act())
+            if term or trunc:
+                break
+        assert info["episode_status"] == "lap_complete"
+        times.append(info["lap_time_s"])
+        env.next_lap()
+    # slower than the bound (a tighter line), but still racing
+    assert env.racing_line.lap_time_s < times[1] <= 1.10 * env.racing_line.lap_time_s
+    env.close()
