@@ -164,6 +164,25 @@ def describe_engine_error(exc: BaseException) -> str:
     return f"{node.group(1)}: {short}" if node else short
 
 
+def run_model(backend: Backend, x: np.ndarray, what: str) -> np.ndarray:
+    """``backend.run(x)``; an engine's failure becomes one :class:`BundleError` line.
+
+    Args:
+        backend: the inference engine.
+        x: the model's input.
+        what: what was being done, first in the message (``"the model failed on ..."``).
+
+    Raises:
+        BundleError: ``"<what> (<Op>: <status>)"``; a MemoryError passes through unchanged.
+    """
+    try:
+        return backend.run(x)
+    except MemoryError:
+        raise
+    except Exception as exc:  # the engines raise their own types
+        raise BundleError(f"{what} ({describe_engine_error(exc)})") from None
+
+
 def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
 
@@ -651,14 +670,8 @@ class Bundle:
         where = f"{GOLDEN} self-test on {be.name}"
         for k in range(inputs.shape[0]):
             t0 = time.perf_counter()
-            try:
-                got[k] = be.run(inputs[k]).reshape(expected.shape[1:])
-            except MemoryError:
-                raise
-            except Exception as exc:  # the engines raise their own types
-                raise BundleError(
-                    f"{where}: the model failed on golden input {k} ({describe_engine_error(exc)})"
-                ) from None
+            out = run_model(be, inputs[k], f"{where}: the model failed on golden input {k}")
+            got[k] = out.reshape(expected.shape[1:])
             times.append(time.perf_counter() - t0)
         diff = float(np.max(np.abs(got.astype(np.float64) - expected))) if got.size else 0.0
         if not np.isfinite(diff) or diff > tol:

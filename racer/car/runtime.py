@@ -20,9 +20,9 @@ import numpy as np
 from racer.car.actions import Calibration
 from racer.car.actuators import Actuator, Command
 from racer.car.backends import DEFAULT_THREADS, Backend
-from racer.car.bundle import Bundle, SelfTestReport, describe_engine_error, load_bundle
+from racer.car.bundle import Bundle, SelfTestReport, load_bundle, run_model
 from racer.car.sources import FrameSource
-from racer.errors import BundleError, ConfigError
+from racer.errors import ConfigError
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -143,14 +143,7 @@ class Driver:
         obs = self.preprocessor(frame)
         x = obs.astype(np.float32, copy=False).reshape(self.bundle.input_shape)
         t0 = self._clock()
-        try:
-            y = self.backend.run(x)
-        except MemoryError:
-            raise
-        except Exception as exc:  # the engines raise their own types
-            raise BundleError(
-                f"the model failed on a frame at t={t:.2f} s ({describe_engine_error(exc)})"
-            ) from None
+        y = run_model(self.backend, x, f"the model failed on a frame at t={t:.2f} s")
         infer_s = self._clock() - t0
         action = self.decoder.decode(y)
         steering, throttle = self.calibration.commands(action.steering_deg, action.speed_mps)

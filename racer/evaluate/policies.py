@@ -29,7 +29,7 @@ import numpy as np
 
 from racer.car.actions import ActionDecoder
 from racer.car.backends import Backend, OnnxRuntimeBackend
-from racer.car.bundle import METADATA, Bundle, describe_engine_error, is_archive, load_bundle
+from racer.car.bundle import METADATA, Bundle, is_archive, load_bundle, run_model
 from racer.car.preprocess import Preprocessor
 from racer.errors import BundleError, ConfigError, MissingDependencyError, RacerError
 
@@ -177,14 +177,7 @@ class OnnxPolicy:
         """Preprocess the observation, run the model, and return the env action."""
         frame = obs[0] if self.observation == "camera" else obs
         x = self.preprocessor(frame).astype(np.float32).reshape(self._input_shape)
-        try:
-            out = self.backend.run(x)
-        except MemoryError:
-            raise
-        except Exception as exc:  # the engines raise their own types
-            raise BundleError(
-                f"{self.name}: the model failed during the evaluation ({describe_engine_error(exc)})"
-            ) from None
+        out = run_model(self.backend, x, f"{self.name}: the model failed during the evaluation")
         action = self.decoder.decode(out)
         if action.index is not None:
             return action.index
