@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import bisect
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
-from racer.track.racing_line import CarLimits, RacingLine, racing_line
+from racer.errors import RacerError
+from racer.track.racing_line import CarLimits, RacingLine, centerline_line, racing_line
 
 if TYPE_CHECKING:
     from racer.track import Projection, Track
@@ -258,9 +260,21 @@ class ParamsBuilder:
 
     @property
     def racing_line(self) -> RacingLine:
-        """The optimal racing line of this track for the builder's car limits (computed once)."""
+        """The optimal racing line of this track for the builder's car limits (computed once).
+
+        A road too narrow for the car plus the line's margin has no racing line: the centre line
+        (with its speed profile) stands in, with a warning, so the env still runs there.
+        """
         if self._line is None:
-            self._line = racing_line(self._track, self._limits)
+            try:
+                self._line = racing_line(self._track, self._limits)
+            except RacerError as exc:
+                warnings.warn(
+                    f"no racing line for track {self._track.name!r} ({exc}); "
+                    "the racing_line_* params follow the centre line",
+                    stacklevel=2,
+                )
+                self._line = centerline_line(self._track, self._limits)
         return self._line
 
     def line_at(self, s: float) -> tuple[float, float, float, float, float]:

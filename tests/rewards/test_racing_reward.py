@@ -62,3 +62,20 @@ def test_racing_line_reward_is_tiny_off_the_road() -> None:
         "measured_speed": 3.0,
     }
     assert plugin(params) == pytest.approx(1e-3)
+
+
+def test_a_road_too_narrow_for_a_racing_line_falls_back_to_the_centre_line() -> None:
+    import numpy as np
+
+    from racer.track import Track
+
+    theta = np.linspace(0.0, 2.0 * np.pi, 200, endpoint=False)
+    center = np.c_[3.0 * np.cos(theta), 3.0 * np.sin(theta)]
+    inward = -center / 3.0
+    thin = Track(center, center + 0.12 * inward, center - 0.12 * inward, closed=True, name="thin")
+    with pytest.warns(UserWarning, match="no racing line for track 'thin'.*centre line"):
+        env = RaceEnv(track=thin, observation="state")
+        obs, info = env.reset(seed=0)
+    assert env.racing_line.method == "centerline"
+    assert obs.shape == (23,) and info["params"]["racing_line_distance"] < 0.01
+    env.close()
