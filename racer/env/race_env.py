@@ -26,7 +26,7 @@ MIN_AVERAGE_SPEED_MPS = 0.4  # default time limit: a lap slower than this is not
 ROUND_ROBIN_ADVANCE = 0.1  # fraction of the lap the round-robin start moves each episode
 LOOKAHEAD_M = (0.5, 1.0, 1.5, 2.0, 3.0, 4.0)  # centre-line points the `state` observation aims at
 CURVATURE_AHEAD_M = (0.0, 1.0, 2.0, 3.0)  # curvature samples in the `state` observation
-LINE_SPEED_AHEAD_M = (0.0, 1.0, 2.0)  # racing-line profile speed samples in `state`
+LINE_SPEED_AHEAD_M = (0.0, 1.0, 2.0)  # racing-line speed samples in `state` (0.0 first: at the car)
 LINE_AIM_AHEAD_M = (0.5, 1.0, 2.0)  # racing-line points the `state` observation aims at
 OBSERVATIONS = ("camera", "stereo", "lidar", "state")
 START_MODES = ("round_robin", "random", "fixed")
@@ -307,7 +307,7 @@ class RaceEnv(gym.Env):
             "reversed": self._reversed_dir,
             "params": params,
         }
-        return self._observe(state), info
+        return self._observe(state, params), info
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         """Apply one action for one control period (1/15 s) and judge the result."""
@@ -370,7 +370,7 @@ class RaceEnv(gym.Env):
         if status == STATUS_LAP_COMPLETE:
             info["lap_time_s"] = (self._steps - self._lap_start_step) * DT_S
         self._last_proj = proj
-        return self._observe(state), float(reward), terminated, truncated, info
+        return self._observe(state, params), float(reward), terminated, truncated, info
 
     def next_lap(self) -> None:
         """Go on into the next lap after ``lap_complete``, without stopping the car.
@@ -418,7 +418,7 @@ class RaceEnv(gym.Env):
         )
         return self._builders[self._reversed_dir].build(inputs)
 
-    def _observe(self, state: Any) -> np.ndarray:
+    def _observe(self, state: Any, params: dict[str, Any]) -> np.ndarray:
         name = self.observation_name
         if name == "camera":
             return self.world.camera()[None]
@@ -426,10 +426,14 @@ class RaceEnv(gym.Env):
             return self.world.stereo()
         if name == "lidar":
             return self.world.lidar()
-        return self._state_features(state)
+        return self._state_features(state, params)
 
-    def _state_features(self, state: Any) -> np.ndarray:
-        """The privileged ``state`` vector, from this step's projection of the front point."""
+    def _state_features(self, state: Any, params: dict[str, Any]) -> np.ndarray:
+        """The privileged ``state`` vector, from this step's projection of the front point.
+
+        The racing line at the car itself comes from this step's ``params`` (racer's own dict,
+        not the reward's copy); only the samples ahead are looked up here.
+        """
         proj = self._last_proj
         s = float(proj.s)
         yaw = float(state.yaw_rad)
@@ -456,12 +460,13 @@ class RaceEnv(gym.Env):
         n0 = 6 + len(LOOKAHEAD_M)
         feats[n0 : n0 + len(CURVATURE_AHEAD_M)] = 0.5 * curv
         n0 += len(CURVATURE_AHEAD_M)
-        lx, ly, llat, lv = self._builders[self._reversed_dir].line_at_many(s + _LINE_AHEAD_M)
-        feats[n0] = (float(proj.lateral) - llat[0]) / half_w
-        n_speed = len(LINE_SPEED_AHEAD_M)
-        feats[n0 + 1 : n0 + 1 + n_speed] = lv[1 : 1 + n_speed] / 4.0
-        aim = np.arctan2(ly[1 + n_speed :] - fy, lx[1 + n_speed :] - fx) - yaw
-        feats[n0 + 1 + n_speed :] = ((aim + np.pi) % (2 * np.pi) - np.pi) / np.pi
+        lx, ly, _, lv = self._builders[self._reversed_dir].line_at_many(s + _LINE_AHEAD_M)
+        feats[n0] = params["racing_line_offset"] / half_w
+        feats[n0 + 1] = params["racing_line_speed"] / 4.0
+        n_speed = len(_LINE_SPEED_M)
+        feats[n0 + 2 : n0 + 2 + n_speed] = lv[:n_speed] / 4.0
+        aim = np.arctan2(ly[n_speed:] - fy, lx[n_speed:] - fx) - yaw
+        feats[n0 + 2 + n_speed :] = ((aim + np.pi) % (2 * np.pi) - np.pi) / np.pi
         return np.clip(feats, -5.0, 5.0)
 
     def render(self) -> np.ndarray | None:
@@ -488,8 +493,10 @@ class RaceEnv(gym.Env):
 
 
 _AHEAD_M = np.asarray(LOOKAHEAD_M + CURVATURE_AHEAD_M, dtype=np.float64)
-#: Racing-line samples of the `state` observation: the car's position, the speeds, the aims.
-_LINE_AHEAD_M = np.asarray((0.0, *LINE_SPEED_AHEAD_M, *LINE_AIM_AHEAD_M), dtype=np.float64)
+#: Racing-line samples ahead in the `state` observation (the one at the car is in `params`):
+#: the speeds past the first, then the aims.
+_LINE_SPEED_M = LINE_SPEED_AHEAD_M[1:]
+_LINE_AHEAD_M = np.asarray((*_LINE_SPEED_M, *LINE_AIM_AHEAD_M), dtype=np.float64)
 
 
 class _SampleTable:
