@@ -13,23 +13,12 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "export"))
 from export_testlib import exported_bundle  # noqa: E402
-
-from racer.cli.main import main  # noqa: E402
+from testlib.cli import run_cli as _racer
 
 
 @pytest.fixture(scope="module")
 def camera_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return exported_bundle(tmp_path_factory, "camera")
-
-
-def _racer(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        main(args)
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.mark.parametrize("archive", [False, True])

@@ -10,19 +10,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "export"))
 from export_testlib import TEST_SAMPLES, tiny_config, trained_run  # noqa: E402
+from testlib.cli import run_cli as _racer
 
-from racer.cli.main import main  # noqa: E402
 from racer.train.pipeline import prepare_run  # noqa: E402
-
-
-def _racer(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        main(args)
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_export_writes_bundle_and_archive(

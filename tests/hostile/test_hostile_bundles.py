@@ -27,12 +27,12 @@ from typing import Any
 import numpy as np
 import pytest
 from testlib.bundles import build_bundle
+from testlib.cli import assert_refused as cli_refuses
 
 from racer.car import bundle as bmod
 from racer.car.bundle import clean_stale_temp, load_bundle, pack_bundle
 from racer.car.preprocess import MAX_RESIZE_PX, Preprocessor, validate_steps
 from racer.car.selftest import main as selftest_main
-from racer.cli.main import main
 from racer.errors import BundleError
 
 ONE_LINE = r"^[^\n]+$"
@@ -72,24 +72,6 @@ def refused(folder: Path | str, *needles: str) -> str:
     for needle in needles:
         assert needle in msg, msg
     return msg
-
-
-def racer(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        main(args)
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def cli_refuses(args: list[str], capsys: pytest.CaptureFixture[str], *needles: str) -> None:
-    code, _, err = racer(args, capsys)
-    lines = err.strip().splitlines()
-    assert code == 2 and len(lines) == 1 and lines[0].startswith("racer: error: "), err
-    for needle in needles:
-        assert needle in lines[0], lines[0]
 
 
 # --- item 1: the action space and control rate -----------------------------------------------

@@ -17,10 +17,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from testlib.cli import assert_refused as refused
+from testlib.cli import run_cli as racer
 
 from racer.car.actions import MAX_CALIBRATION_BYTES, Calibration
 from racer.car.actuators import Command, Pca9685Actuator, parse_actuator
-from racer.cli.main import main
 from racer.errors import ConfigError, TrackError
 from racer.track import Track, load_track, validate_track
 from racer.track import validation as tv
@@ -35,28 +36,6 @@ def racer_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home = tmp_path / "racer_home"
     monkeypatch.setenv("RACER_HOME", str(home))
     return home
-
-
-def racer(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    """Run the CLI in-process: (exit status, stdout, stderr)."""
-    try:
-        main(args)
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def refused(args: list[str], capsys: pytest.CaptureFixture[str], *needles: str) -> str:
-    """Assert the CLI refuses in one line with exit status 2; return the line."""
-    code, _, err = racer(args, capsys)
-    lines = err.strip().splitlines()
-    assert code == 2, err
-    assert len(lines) == 1 and lines[0].startswith("racer: error: "), err
-    for needle in needles:
-        assert needle in lines[0], lines[0]
-    return lines[0]
 
 
 def ring_rows(n: int = 60, r: float = 3.0, w: float = 0.9) -> np.ndarray:

@@ -21,9 +21,9 @@ from typing import Any
 import numpy as np
 import pytest
 from testlib.bundles import build_bundle
+from testlib.cli import run_cli as racer
 
 from racer.car import bundle as bmod
-from racer.cli.main import main
 from racer.errors import ConfigError
 from racer.evaluate import leaderboard as lb
 from racer.evaluate import sandbox
@@ -143,16 +143,6 @@ def count_rows(db: Path) -> int:
         return 0
     with sqlite3.connect(db) as conn:
         return int(conn.execute("SELECT COUNT(*) FROM submissions").fetchone()[0])
-
-
-def racer(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        main(args)
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 # --- item 4: time and memory limits ----------------------------------------------------------

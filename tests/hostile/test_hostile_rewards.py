@@ -18,6 +18,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import pytest
+from testlib.cli import run_cli
 
 from racer.errors import RacerError, RewardError
 from racer.rewards import load_reward
@@ -308,18 +309,6 @@ def test_isolated_check_returns_the_same_report(tmp_path, oval):
     assert isolated.keys_read == direct.keys_read
 
 
-def _cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    from racer.cli.main import main
-
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 SWALLOWS_EVERY_STOP = (
     "while True:\n        try:\n            while True:\n                pass\n"
     "        except BaseException:\n            pass"
@@ -344,8 +333,8 @@ def test_rewards_check_cli_exits_non_zero_with_the_reason(
     monkeypatch.delenv("RACER_DEBUG", raising=False)
     monkeypatch.setattr(plugin_module, "HARD_STOP_GRACE_S", 0.3)  # the forked check inherits it
     path = _reward(tmp_path, f"def reward_function(params):\n    {body}\n")
-    got, out, err = _cli(
-        capsys, "rewards", "check", str(path), "--timeout", "0.5", "--runs", "1", "--steps", "2"
+    got, out, err = run_cli(
+        ["rewards", "check", str(path), "--timeout", "0.5", "--runs", "1", "--steps", "2"], capsys
     )
     assert got == code, (out, err)
     text = err if code == 2 else out
@@ -355,7 +344,7 @@ def test_rewards_check_cli_exits_non_zero_with_the_reason(
 
 
 def test_rewards_check_cli_refuses_a_bad_timeout(capsys):
-    code, _, err = _cli(capsys, "rewards", "check", "progress", "--timeout", "-1")
+    code, _, err = run_cli(["rewards", "check", "progress", "--timeout", "-1"], capsys)
     assert code == 2 and "time limit" in err and err.count("\n") == 1
 
 
@@ -470,7 +459,7 @@ def test_train_cli_with_a_hanging_or_exiting_reward_is_exit_2(tmp_path, capsys, 
         "[checkpoint]\nevery_steps = 128\nkeep = 2\n"
     )
     run = tmp_path / "run"
-    code, _, err = _cli(capsys, "train", str(recipe), "--out", str(run), "--no-progress")
+    code, _, err = run_cli(["train", str(recipe), "--out", str(run), "--no-progress"], capsys)
     assert code == 2, err
     lines = [line for line in err.splitlines() if line.startswith("racer: error: ")]
     assert len(lines) == 1, err
