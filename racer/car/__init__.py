@@ -8,8 +8,9 @@ loop of :mod:`racer.car.runtime`, fed by a frame source (:mod:`racer.car.sources
 
 Dependencies: the standard library, numpy, and onnxruntime or openvino (imported lazily, by
 backend); OpenCV only for video/camera/JPEG sources and the Adafruit driver only for the PCA9685
-actuator, both lazily. Nothing else of racer but :mod:`racer.errors`, so the car needs neither
-PyTorch nor PyBullet.
+actuator, both lazily. Of racer only :mod:`racer.contract` (the action space, observations and
+constants it shares with the simulator), :mod:`racer.util` and :mod:`racer.errors`, so the car
+needs neither PyTorch, Gymnasium nor PyBullet.
 """
 
 from racer.car.actions import ActionDecoder, Calibration, ChannelCalibration, PhysicalAction

@@ -5,7 +5,8 @@ Three stages, each testable alone:
 1. :class:`ActionDecoder`: the network output to a physical action, ``(steering_deg, speed_mps)``
    in DeepRacer's terms (steering positive = left). Discrete (``action_output: "probabilities"``
    or ``"logits"``): the argmax indexes the action list. Continuous (``"normalized"``): each
-   output, clipped to [-1, 1], maps to ``low + (a + 1) / 2 * (high - low)``.
+   output, NaN read as 0 and clipped to [-1, 1], maps to ``low + (a + 1) / 2 * (high - low)``
+   (the contract's mapping, :meth:`racer.contract.ActionSpace.to_command`).
 2. :meth:`Calibration.commands`: physical action to normalised commands in [-1, 1]:
    ``steering = steering_deg / max_steering_deg`` (+ = left) and
    ``throttle = curve(speed_mps / max_speed_mps)`` (+ = forward), both clipped, the throttle then
@@ -52,14 +53,14 @@ from typing import Any
 
 import numpy as np
 
+from racer.contract.actions import ActionSpace
+from racer.contract.bundle import ACTION_OUTPUTS, deepracer_form, metadata_action_space
+from racer.contract.car import MAX_SPEED_MPS, MAX_STEERING_DEG, MIN_SPEED_MPS
 from racer.errors import BundleError, ConfigError
 
 PWM_MIN_US = 1000  # standard RC servo pulse at full left / full reverse, microseconds
 PWM_MID_US = 1500  # standard RC neutral pulse, microseconds
 PWM_MAX_US = 2000  # standard RC servo pulse at full right / full forward, microseconds
-MAX_STEERING_DEG = 30.0  # DeepRacer's steering limit, degrees
-MAX_SPEED_MPS = 4.0  # DeepRacer's top action-space speed, m/s
-MIN_SPEED_MPS = 0.1  # DeepRacer's lowest action-space speed, m/s (as racer.env.spaces)
 MAX_ACTIONS = 256  # discrete actions a bundle may list; DeepRacer's console offers a few dozen
 THROTTLE_CURVES = ("linear", "deepracer")
 PWM_RANGE_US = (500.0, 2500.0)  # widest pulse any RC servo / ESC accepts, microseconds
@@ -164,69 +165,104 @@ def _physical(value: Any, where: str) -> float:
 
 
 class ActionDecoder:
-    """Decodes network outputs according to a bundle's ``action_space`` and ``action_output``.
+    """Decodes network outputs according to a bundle's action space and ``action_output``.
+
+    The space is checked as the car must (every value a finite number within the car's limits,
+    at most :data:`MAX_ACTIONS` actions, ``low < high``, an ``action_output`` that fits the kind);
+    the mapping itself is :meth:`racer.contract.ActionSpace.to_command`.
 
     Args:
-        action_space: ``{"type": "discrete", "actions": [{"steering_angle", "speed"}, ...]}`` or
-            ``{"type": "continuous", "steering_angle": {"low", "high"}, "speed": {"low", "high"}}``.
+        action_space: DeepRacer's form, ``{"action_space_type", "action_space"}`` (a whole
+            ``model_metadata.json`` works too), or the schema-1 ``metadata.json`` form
+            ``{"type": "discrete", "actions": [...]}`` /
+            ``{"type": "continuous", "steering_angle": {"low", "high"}, "speed": {...}}``.
         action_output: ``"probabilities"`` / ``"logits"`` (discrete) or ``"normalized"``.
+
+    Raises:
+        BundleError: ``metadata.json: bad action_space/action_output: ...`` (one line).
     """
 
     def __init__(self, action_space: Mapping[str, Any], action_output: str) -> None:
-        kind = action_space.get("type") if isinstance(action_space, Mapping) else None
         try:
+            if not isinstance(action_space, Mapping):
+                raise TypeError("the action space must be a JSON object")
+            form = deepracer_form(action_space)
+            space = form.get("action_space")
+            kind = form.get("action_space_type") or (
+                "continuous" if isinstance(space, Mapping) else "discrete"
+            )
             if kind == "discrete":
-                listed = action_space["actions"]
-                if not isinstance(listed, list) or not 1 <= len(listed) <= MAX_ACTIONS:
-                    raise ValueError(f"'actions' must list 1-{MAX_ACTIONS} actions")
-                self.actions = [
+                if not isinstance(space, list) or not 1 <= len(space) <= MAX_ACTIONS:
+                    raise ValueError(f"'action_space' must list 1-{MAX_ACTIONS} actions")
+                actions = tuple(
                     (
-                        _physical(a["steering_angle"], f"actions[{i}].steering_angle"),
-                        _physical(a["speed"], f"actions[{i}].speed"),
+                        _physical(a["steering_angle"], f"action_space[{i}].steering_angle"),
+                        _physical(a["speed"], f"action_space[{i}].speed"),
                     )
-                    for i, a in enumerate(listed)
-                ]
-                if action_output not in ("probabilities", "logits"):
-                    raise ValueError("discrete actions need action_output 'probabilities'")
+                    for i, a in enumerate(space)
+                )
+                self.space = ActionSpace(kind="discrete", actions=actions)
             elif kind == "continuous":
-                st, sp = action_space["steering_angle"], action_space["speed"]
-                self.steering = (
+                if not isinstance(space, Mapping):
+                    raise TypeError("a continuous 'action_space' has steering_angle and speed")
+                st, sp = space["steering_angle"], space["speed"]
+                steering = (
                     _physical(st["low"], "steering_angle.low"),
                     _physical(st["high"], "steering_angle.high"),
                 )
-                self.speed = (
-                    _physical(sp["low"], "speed.low"),
-                    _physical(sp["high"], "speed.high"),
-                )
-                if not (self.steering[0] < self.steering[1] and self.speed[0] < self.speed[1]):
+                speed = (_physical(sp["low"], "speed.low"), _physical(sp["high"], "speed.high"))
+                if not (steering[0] < steering[1] and speed[0] < speed[1]):
                     raise ValueError("each range needs low < high")
-                if action_output != "normalized":
-                    raise ValueError("continuous actions need action_output 'normalized'")
+                self.space = ActionSpace(kind="continuous", steering_deg=steering, speed_mps=speed)
             else:
-                raise ValueError("'type' must be 'discrete' or 'continuous'")
-        except (KeyError, TypeError, ValueError) as exc:
+                raise ValueError("'action_space_type' must be 'discrete' or 'continuous'")
+            if action_output not in ACTION_OUTPUTS[kind]:
+                need = "'probabilities'" if kind == "discrete" else "'normalized'"
+                raise ValueError(f"{kind} actions need action_output {need}")
+        except (KeyError, TypeError, ValueError, ConfigError) as exc:
             raise BundleError(f"metadata.json: bad action_space/action_output: {exc}") from None
         self.kind: str = kind
         self.action_output = action_output
 
+    @classmethod
+    def from_metadata(cls, meta: Mapping[str, Any]) -> ActionDecoder:
+        """The decoder of a parsed ``metadata.json`` (schema version 1 or 2)."""
+        return cls(metadata_action_space(meta), meta.get("action_output", ""))
+
+    @property
+    def actions(self) -> tuple[tuple[float, float], ...]:
+        """Discrete: the (steering_deg, speed_mps) pairs in order."""
+        return self.space.actions
+
+    @property
+    def steering(self) -> tuple[float, float]:
+        """Continuous: the (low, high) steering range, degrees."""
+        return self.space.steering_deg
+
+    @property
+    def speed(self) -> tuple[float, float]:
+        """Continuous: the (low, high) speed range, m/s."""
+        return self.space.speed_mps
+
     @property
     def n_outputs(self) -> int:
         """Length of the output vector the policy must produce."""
-        return len(self.actions) if self.kind == "discrete" else 2
+        return self.space.n_outputs
 
     def decode(self, output: np.ndarray) -> PhysicalAction:
-        """Map one network output (any shape with ``n_outputs`` elements) to a physical action."""
+        """Map one network output (any shape with ``n_outputs`` elements) to a physical action.
+
+        Discrete: the argmax indexes the action list. Continuous: the output is the normalised
+        (steering, speed) pair (NaN reads as 0, clipped to [-1, 1]).
+        """
         y = np.asarray(output, dtype=np.float64).reshape(-1)
         if y.size != self.n_outputs:
             raise ValueError(f"expected {self.n_outputs} outputs, got {y.size}")
         if self.kind == "discrete":
             i = int(np.argmax(y))
-            return PhysicalAction(self.actions[i][0], self.actions[i][1], i)
-        a = np.clip(np.nan_to_num(y, nan=0.0), -1.0, 1.0)
-        lo, hi = self.steering
-        steer = lo + (a[0] + 1.0) / 2.0 * (hi - lo)
-        lo, hi = self.speed
-        speed = lo + (a[1] + 1.0) / 2.0 * (hi - lo)
+            steer, speed = self.space.to_command(i)
+            return PhysicalAction(steer, speed, i)
+        steer, speed = self.space.to_command(y)
         return PhysicalAction(float(steer), float(speed), None)
 
 

@@ -13,9 +13,10 @@ A bundle is a folder (or the same folder packed as ``<name>.tar.gz``) holding::
                               float32, the expected outputs; optional "frames" (K, H, W[, 3])
                               uint8 raw frames whose preprocessing must give "inputs" exactly
 
-``metadata.json`` (schema version :data:`SCHEMA_VERSION`)::
+``metadata.json`` (schema version :data:`SCHEMA_VERSION`; :mod:`racer.contract.bundle` describes
+the entries)::
 
-    {"schema_version": 1,
+    {"schema_version": 2,
      "provenance": {"racer_version", "git_commit", "libraries": {name: version}, "run_id",
                     "created_utc"},
      "observation": "camera" | "stereo" | "lidar",
@@ -23,15 +24,19 @@ A bundle is a folder (or the same folder packed as ``<name>.tar.gz``) holding::
                   "range": "raw 0-255 frames"}],          # lidar: [1, 64], metres
      "outputs": [{"name": "action", "shape": [1, K], "dtype": "float32"}],
      "preprocessing": [steps in order; see racer.car.preprocess],
-     "action_space": {"type": "discrete", "actions": [{"steering_angle": deg, "speed": mps}, ...]}
-                   | {"type": "continuous", "steering_angle": {"low", "high"},
-                      "speed": {"low", "high"}},
+     "action_space_type": "discrete" | "continuous",     # DeepRacer's model_metadata.json form
+     "action_space": [{"steering_angle": deg, "speed": mps}, ...]          (discrete)
+                   | {"steering_angle": {"low", "high"}, "speed": {"low", "high"}}  (continuous),
      "action_output": "probabilities" (discrete: softmax over the actions, pick the argmax)
                     | "normalized" (continuous: [-1, 1] per (steering, speed),
                                     physical = low + (a + 1) / 2 * (high - low)),
      "control_hz": 15,
      "parity": {...}, "latency": {...},       # figures measured at export, free-form
      "files": {"policy.onnx": "<sha256 hex>", ...}}   # every file but metadata.json itself
+
+Schema version 1 (still read) wrote the action space as ``"action_space": {"type": "discrete",
+"actions": [...]}`` or ``{"type": "continuous", "steering_angle": ..., "speed": ...}``, without
+``action_space_type``; :func:`racer.contract.bundle.metadata_action_space` reads either.
 
 Checks made by :func:`load_bundle`, each failure one ``BundleError`` line naming the file: size
 bounds (bundle, files, archive members and the decompressed stream); valid UTF-8 JSON without
@@ -88,9 +93,17 @@ from racer.car.backends import (
     onnx_io,
 )
 from racer.car.preprocess import Preprocessor, validate_steps
+from racer.contract.bundle import (
+    BUNDLE_OBSERVATIONS,
+    LEGACY_SCHEMA_VERSION,
+    SCHEMA_VERSION,
+    SCHEMA_VERSIONS,
+    action_output,
+)
+from racer.contract.car import CONTROL_HZ
 from racer.errors import BundleError, MissingDependencyError
+from racer.util.files import atomic_write, atomic_write_json
 
-SCHEMA_VERSION = 1
 METADATA = "metadata.json"
 POLICY_ONNX = "policy.onnx"
 OPENVINO_XML = "openvino/policy.xml"
@@ -100,12 +113,10 @@ OPENVINO_INT8_BIN = "openvino_int8/policy.bin"
 MODEL_METADATA = "model_metadata.json"
 GOLDEN = "golden.npz"
 REQUIRED_FILES = (POLICY_ONNX, OPENVINO_XML, OPENVINO_BIN, MODEL_METADATA, GOLDEN)
-OBSERVATIONS = ("camera", "stereo", "lidar")
+OBSERVATIONS = BUNDLE_OBSERVATIONS  # what a bundle's model may read: a real car's sensors
 MAX_BUNDLE_BYTES = 200 * 1024 * 1024  # whole bundle, unpacked; a camera policy is a few MB
 MAX_METADATA_BYTES = 1024 * 1024  # metadata.json
 MAX_FILES = 64  # files in a bundle (and members in its archive)
-CONTROL_HZ = 15  # the car's control rate, Hz: DeepRacer's camera rate. The same value as
-# racer.sim.config.CONTROL_HZ, which racer.car may not import (a test checks they agree).
 MAX_INPUT_ELEMENTS = 4 * 1024 * 1024  # model input values: 16 stacked stereo RGB frames are 1.8M
 MAX_NAME_CHARS = 256  # tensor names in metadata.json
 MAX_GOLDEN_BYTES = 64 * 1024 * 1024  # golden.npz, decompressed; racer writes ~2 MB (16 frames)
@@ -271,17 +282,7 @@ def write_metadata(folder: str | Path, meta: dict[str, Any]) -> dict[str, Any]:
     out.setdefault("schema_version", SCHEMA_VERSION)
     out["files"] = compute_checksums(root)
     validate_metadata(out)
-    fd, tmp = tempfile.mkstemp(prefix=".metadata.", suffix=".tmp", dir=root)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(out, f, indent=2, sort_keys=False)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, root / METADATA)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_json(root / METADATA, out, sort_keys=False)
     return out
 
 
@@ -305,15 +306,15 @@ def validate_metadata(meta: Any) -> None:
     if not isinstance(meta, dict):
         raise BundleError("metadata.json: expected a JSON object")
     version = meta.get("schema_version")
-    if version != SCHEMA_VERSION:
+    if isinstance(version, bool) or version not in SCHEMA_VERSIONS:
         hint = (
             "upgrade racer on the car"
-            if isinstance(version, int) and version > 1
+            if isinstance(version, int) and version > SCHEMA_VERSION
             else ("re-export the bundle with this racer version")
         )
         raise BundleError(
             f"metadata.json: schema_version {version!r} is not supported "
-            f"(this runtime reads {SCHEMA_VERSION}); {hint}"
+            f"(this runtime reads {' and '.join(map(str, SCHEMA_VERSIONS))}); {hint}"
         )
     for key in ("provenance", "observation", "inputs", "outputs", "preprocessing"):
         if key not in meta:
@@ -321,6 +322,8 @@ def validate_metadata(meta: Any) -> None:
     for key in ("action_space", "action_output", "control_hz", "files"):
         if key not in meta:
             raise BundleError(f"metadata.json: missing key {key!r}")
+    if version != LEGACY_SCHEMA_VERSION and "action_space_type" not in meta:
+        raise BundleError("metadata.json: missing key 'action_space_type'")
     if not isinstance(meta["provenance"], dict):
         raise BundleError("metadata.json: 'provenance' must be an object")
     if meta["observation"] not in OBSERVATIONS:
@@ -348,7 +351,7 @@ def validate_metadata(meta: Any) -> None:
     if in_shape[0] != 1 or out_shape[0] != 1:
         raise BundleError("metadata.json: inputs and outputs must have batch size 1")
     validate_steps(meta["preprocessing"])
-    decoder = ActionDecoder(meta["action_space"], meta["action_output"])
+    decoder = ActionDecoder.from_metadata(meta)
     if out_shape != (1, decoder.n_outputs):
         raise BundleError(
             f"metadata.json: outputs[0].shape {list(out_shape)} does not match the action space "
@@ -604,7 +607,7 @@ class Bundle:
 
     def decoder(self) -> ActionDecoder:
         """The :class:`ActionDecoder` for this bundle's action space."""
-        return ActionDecoder(self.metadata["action_space"], self.metadata["action_output"])
+        return ActionDecoder.from_metadata(self.metadata)
 
     def golden(self) -> dict[str, np.ndarray]:
         """The golden arrays (``inputs``, ``outputs``, optional ``frames``), bounds checked."""
@@ -680,7 +683,7 @@ class Bundle:
                 "is not the one that was exported (re-copy the bundle, check library versions)"
             )
         agreement: float | None = None
-        if self.metadata["action_space"]["type"] == "discrete":
+        if self.decoder().kind == "discrete":
             e2, g2 = expected.reshape(len(expected), -1), got.reshape(len(got), -1)
             same = np.argmax(e2, axis=1) == np.argmax(g2, axis=1)
             agreement = float(same.mean()) if len(same) else 1.0
@@ -750,17 +753,20 @@ def pack_bundle(folder: str | Path, archive: str | Path | None = None) -> Path:
     """
     root = Path(folder)
     out = Path(archive) if archive is not None else root.with_name(root.name + ".tar.gz")
-    tmp = out.with_name(out.name + ".tmp")
-    with tarfile.open(tmp, "w:gz", format=tarfile.PAX_FORMAT) as tar:
-        for p in _walk(root):
-            rel = p.relative_to(root).as_posix()
-            info = tar.gettarinfo(str(p), arcname=f"{root.name}/{rel}")
-            info.uid = info.gid = 0
-            info.uname = info.gname = ""
-            info.mode = 0o644
-            with p.open("rb") as f:
-                tar.addfile(info, f)
-    os.replace(tmp, out)
+    files = _walk(root)
+
+    def write(tmp: Path) -> None:
+        with tarfile.open(tmp, "w:gz", format=tarfile.PAX_FORMAT) as tar:
+            for p in files:
+                rel = p.relative_to(root).as_posix()
+                info = tar.gettarinfo(str(p), arcname=f"{root.name}/{rel}")
+                info.uid = info.gid = 0
+                info.uname = info.gname = ""
+                info.mode = 0o644
+                with p.open("rb") as f:
+                    tar.addfile(info, f)
+
+    atomic_write(out, write, mode=0o644)  # an archive to copy to the car: readable
     return out
 
 
@@ -886,19 +892,16 @@ def _deepracer_space(data: Any) -> ActionDecoder:
     kind = data.get("action_space_type") or (
         "continuous" if isinstance(space, dict) else "discrete"
     )
-    car: dict[str, Any]
-    if kind == "discrete" and isinstance(space, list):
-        car = {"type": "discrete", "actions": space}
-        output = "probabilities"
-    elif kind == "continuous" and isinstance(space, dict):
-        car = {"type": "continuous", **space}
-        output = "normalized"
-    else:
+    if not (kind == "discrete" and isinstance(space, list)) and not (
+        kind == "continuous" and isinstance(space, dict)
+    ):
         raise BundleError(
             f"{MODEL_METADATA}: 'action_space' / 'action_space_type' are missing or malformed"
         )
     try:
-        return ActionDecoder(car, output)
+        return ActionDecoder(
+            {"action_space_type": kind, "action_space": space}, action_output(kind)
+        )
     except BundleError as exc:
         raise BundleError(str(exc).replace(f"{METADATA}:", f"{MODEL_METADATA}:", 1)) from None
 
@@ -910,7 +913,7 @@ def _check_model_metadata(root: Path, meta: dict[str, Any]) -> None:
     the evaluator and the car read ``metadata.json``, DeepRacer's tools ``model_metadata.json``.
     A bundle where they disagree was edited after export and is refused.
     """
-    ours = ActionDecoder(meta["action_space"], meta["action_output"])
+    ours = ActionDecoder.from_metadata(meta)
     theirs = _deepracer_space(read_json(root / MODEL_METADATA, MODEL_METADATA))
     if ours.kind != theirs.kind:
         detail = f"{ours.kind} vs {theirs.kind}"

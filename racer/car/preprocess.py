@@ -48,8 +48,9 @@ from typing import Any
 import numpy as np
 
 from racer.errors import BundleError
+from racer.util import images
+from racer.util.images import GRAY_WEIGHTS as GRAY_WEIGHTS  # ITU-R BT.601 luma, R, G, B
 
-GRAY_WEIGHTS: tuple[float, float, float] = (0.299, 0.587, 0.114)  # ITU-R BT.601 luma, R, G, B
 INTERPOLATIONS = ("area", "bilinear", "nearest")
 OPS = ("crop", "color", "resize", "clip", "stack")
 MAX_STACK_FRAMES = 16  # a sanity bound; DeepRacer stacks at most a few frames
@@ -72,16 +73,14 @@ def to_gray(frame: np.ndarray, weights: Sequence[float] = GRAY_WEIGHTS) -> np.nd
         weights: the R, G, B weights.
 
     Returns:
-        ``(H, W)`` uint8: ``clip(rint(R*wr + G*wg + B*wb), 0, 255)``, float64, summed left to right.
+        ``(H, W)`` uint8: ``clip(rint(R*wr + G*wg + B*wb), 0, 255)``, float64, summed left to right
+        (:func:`racer.util.images.to_gray`, the conversion the simulator paints its floor with).
     """
     if frame.ndim == 2:
         return frame.astype(np.uint8, copy=False)
     if frame.ndim != 3 or frame.shape[2] not in (3, 4):
         raise ValueError(f"expected an (H, W, 3|4) frame, got shape {frame.shape}")
-    wr, wg, wb = (float(v) for v in weights)
-    f = frame.astype(np.float64)
-    gray = f[..., 0] * wr + f[..., 1] * wg + f[..., 2] * wb  # elementwise: no BLAS (see _resample)
-    return np.clip(np.rint(gray), 0, 255).astype(np.uint8)
+    return images.to_gray(frame, weights)  # elementwise: no BLAS (see _resample)
 
 
 def crop(
@@ -291,6 +290,29 @@ def validate_steps(steps: Any) -> list[dict[str, Any]]:
             raise BundleError(f"{where} ({op}): {exc}") from None
         out.append(dict(step))
     return out
+
+
+def camera_steps(width: int, height: int) -> list[dict[str, Any]]:
+    """The steps of a policy that sees the simulator's camera: gray, ``width`` x ``height``.
+
+    BT.601 gray (:data:`GRAY_WEIGHTS`), an area resize to the observation's size, one frame (no
+    stacking). ``racer.env.RaceEnv`` makes its ``camera`` and ``stereo`` observations with a
+    :class:`Preprocessor` of exactly these steps, and ``racer.export`` writes the same steps into
+    a camera bundle's ``preprocessing``, so the car transforms a frame as the simulator did. On
+    the simulator's own frame (gray, already that size) they are the identity.
+
+    Args:
+        width: observation width, pixels.
+        height: observation height, pixels.
+
+    Returns:
+        The ``preprocessing`` list, as ``metadata.json`` holds it.
+    """
+    return [
+        {"op": "color", "to": "gray", "weights": [float(w) for w in GRAY_WEIGHTS]},
+        {"op": "resize", "width": int(width), "height": int(height), "interpolation": "area"},
+        {"op": "stack", "frames": 1},
+    ]
 
 
 class Preprocessor:

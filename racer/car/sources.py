@@ -26,10 +26,10 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from racer.errors import ConfigError, MissingDependencyError
+from racer.util.images import PNG_CHANNELS, PNG_SIGNATURE
+from racer.util.images import write_png as write_png  # re-exported: frames to image files
 
 IMAGE_SUFFIXES = (".npy", ".png", ".jpg", ".jpeg")
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-_PNG_CHANNELS = {0: 1, 2: 3, 4: 2, 6: 4}  # colour type -> samples per pixel
 MAX_FRAME_BYTES = 64 * 1024 * 1024  # refuse absurd frame files, bytes
 SOURCE_SPECS = ("images:DIR", "video:PATH", "camera:INDEX")
 
@@ -89,7 +89,7 @@ def read_png(path: str | Path) -> np.ndarray:
     """
     p = Path(path)
     data = p.read_bytes()
-    if not data.startswith(_PNG_SIGNATURE):
+    if not data.startswith(PNG_SIGNATURE):
         raise ConfigError(f"{p}: not a PNG file")
     pos, idat, header = 8, bytearray(), None
     while pos + 8 <= len(data):
@@ -106,12 +106,12 @@ def read_png(path: str | Path) -> np.ndarray:
     if header is None:
         raise ConfigError(f"{p}: PNG without IHDR")
     width, height, depth, color, _, _, interlace = header
-    if depth != 8 or color not in _PNG_CHANNELS or interlace:
+    if depth != 8 or color not in PNG_CHANNELS or interlace:
         raise ConfigError(
             f"{p}: only 8-bit non-interlaced gray/RGB/RGBA PNG is supported without OpenCV "
             "(pip install opencv-python-headless, or save frames as .npy)"
         )
-    ch = _PNG_CHANNELS[color]
+    ch = PNG_CHANNELS[color]
     stride = width * ch
     try:
         raw = np.frombuffer(zlib.decompress(bytes(idat)), dtype=np.uint8)
@@ -146,33 +146,6 @@ def read_png(path: str | Path) -> np.ndarray:
         prev = cur
     img = out.astype(np.uint8).reshape(height, width, ch)
     return img[..., 0] if ch == 1 else img
-
-
-def write_png(path: str | Path, image: np.ndarray) -> None:
-    """Encode a ``(H, W)`` / ``(H, W, 3)`` / ``(H, W, 4)`` uint8 image as PNG (filter 0).
-
-    Args:
-        path: the file to write.
-        image: the pixels.
-    """
-    img = np.ascontiguousarray(image, dtype=np.uint8)
-    color = {2: 0, 3: {3: 2, 4: 6, 2: 4}.get(img.shape[-1], -1)}.get(img.ndim, -1)
-    if color not in _PNG_CHANNELS:
-        raise ValueError(f"cannot write an image of shape {img.shape} as PNG")
-    h, w = img.shape[:2]
-    rows = np.concatenate([np.zeros((h, 1), np.uint8), img.reshape(h, -1)], axis=1)
-
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        crc = zlib.crc32(kind + body) & 0xFFFFFFFF
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", crc)
-
-    ihdr = struct.pack(">IIBBBBB", w, h, 8, color, 0, 0, 0)
-    Path(path).write_bytes(
-        _PNG_SIGNATURE
-        + chunk(b"IHDR", ihdr)
-        + chunk(b"IDAT", zlib.compress(rows.tobytes()))
-        + chunk(b"IEND", b"")
-    )
 
 
 def read_image(path: str | Path) -> np.ndarray:

@@ -43,6 +43,7 @@ def _train(
     """
     from racer.train.config import load_agent
     from racer.train.pipeline import train
+    from racer.train.run_folder import RunFolder
 
     cfg = load_agent(recipe)
     if track:
@@ -73,7 +74,7 @@ def _train(
         typer.echo(f"      interrupted: checkpoint saved in {run}")
         raise typer.Exit(130)
     typer.echo(f"      trained {result.steps} steps in {result.wall_s:.0f} s -> {run}")
-    if not (run / "best_model.zip").exists():
+    if not RunFolder(run).best_model_path.exists():
         raise ConfigError(f"{run}: training left no model")
     return cfg
 

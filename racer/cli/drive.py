@@ -46,7 +46,7 @@ def _open_source(
     if kind == "sim":
         if not sep or not arg:
             raise ConfigError(f"bad source {spec!r}; use sim:TRACK (for example sim:oval)")
-        from racer.export.sim_source import SimSource
+        from racer.env.sim_source import SimSource
 
         return SimSource.from_metadata(arg, metadata, episodes=episodes, max_steps=max_steps)
     return parse_source(spec)

@@ -45,8 +45,8 @@ def train(
     Ctrl-C saves a checkpoint and exits with status 130 (the shell's convention for SIGINT).
     """
     from racer.train.config import check_option, load_agent
-    from racer.train.pipeline import load_run_config
     from racer.train.pipeline import train as run_training
+    from racer.train.run_folder import RunFolder
 
     # every option gets the recipe's own rule for the key it overrides, before anything runs
     options = (
@@ -66,7 +66,7 @@ def train(
             raise ConfigError("give either AGENT or --resume RUN, not both")
         if out is not None:
             raise ConfigError("--out cannot be given with --resume (the run folder is RUN)")
-        cfg = load_run_config(resume)
+        cfg = RunFolder.open(resume).config()
         for name, value in (
             ("--track", track),
             ("--reward", reward),

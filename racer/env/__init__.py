@@ -1,13 +1,14 @@
 """racer.env: the Gymnasium environment ``racer/Race-v0`` (owns spaces, stepping, termination).
 
-Importing this module registers the environment id; ``gymnasium.make("racer/Race-v0", ...)``
-then works (or ``gymnasium.make("racer.env:racer/Race-v0", ...)`` without importing first).
+``import racer`` registers the environment id (racer._registration), so
+``gymnasium.make("racer/Race-v0", ...)`` works after it; importing this module registers it too.
 """
 
 from __future__ import annotations
 
 import gymnasium as gym
 
+from racer._registration import ENV_ID, register_with
 from racer.env.race_env import (
     CONTROL_HZ,
     OBSERVATIONS,
@@ -16,10 +17,7 @@ from racer.env.race_env import (
 )
 from racer.env.spaces import DEFAULT_DISCRETE, ActionSpec, resolve_action_space
 
-ENV_ID = "racer/Race-v0"
-
-if ENV_ID not in gym.registry:
-    gym.register(id=ENV_ID, entry_point="racer.env.race_env:RaceEnv")
+register_with(gym)  # `import racer` has done it already; idempotent
 
 __all__ = [
     "CONTROL_HZ",

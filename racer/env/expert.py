@@ -18,10 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from racer.env.follower import command_to_action
-from racer.env.race_env import DT_S, RaceEnv
-from racer.env.spaces import MAX_STEERING_DEG
-from racer.sim.config import WHEELBASE_M
+from racer.contract.car import DT_S, MAX_STEERING_DEG, WHEELBASE_M
+from racer.env.race_env import RaceEnv
 from racer.track.racing_line import RacingLine, racing_line
 
 MIN_LOOKAHEAD_M = 0.25  # pure-pursuit look-ahead at standstill, m
@@ -139,4 +137,4 @@ class RacingLineExpert:
     def act(self) -> Any:
         """The env action closest to :meth:`command` in the env's action space."""
         steer, speed = self.command()
-        return command_to_action(self.env.action_spec, steer, speed)
+        return self.env.action_spec.to_action(steer, speed)

@@ -13,10 +13,9 @@ from typing import Any
 
 import numpy as np
 
+from racer.contract.actions import ActionSpace
+from racer.contract.car import MAX_STEERING_DEG, WHEELBASE_M
 from racer.env.race_env import RaceEnv
-from racer.env.spaces import MAX_STEERING_DEG, ActionSpec
-
-WHEELBASE_M = 0.164  # the car's wheelbase (DESIGN.md)
 
 
 class CenterlineFollower:
@@ -74,18 +73,11 @@ class CenterlineFollower:
         return command_to_action(self.env.action_spec, steer, speed)
 
 
-def command_to_action(spec: ActionSpec, steering_deg: float, speed_mps: float) -> Any:
+def command_to_action(spec: ActionSpace, steering_deg: float, speed_mps: float) -> Any:
     """The action of ``spec`` closest to a physical command (the inverse of ``to_command``).
 
     Discrete: the index of the nearest (steering, speed) pair, steering weighted per 30 deg and
-    speed per 2 m/s. Continuous: the normalised ``[-1, 1]`` pair, clipped to the ranges.
+    speed per 2 m/s. Continuous: the normalised ``[-1, 1]`` pair, clipped to the ranges. This is
+    :meth:`racer.contract.ActionSpace.to_action`.
     """
-    if spec.kind == "discrete":
-        table = np.asarray(spec.actions, dtype=np.float64)
-        cost = ((table[:, 0] - steering_deg) / 30.0) ** 2 + ((table[:, 1] - speed_mps) / 2.0) ** 2
-        return int(np.argmin(cost))
-    lo, hi = spec.steering_deg
-    a0 = 2.0 * (steering_deg - lo) / (hi - lo) - 1.0
-    lo, hi = spec.speed_mps
-    a1 = 2.0 * (speed_mps - lo) / (hi - lo) - 1.0
-    return np.clip(np.array([a0, a1], dtype=np.float32), -1.0, 1.0)
+    return spec.to_action(steering_deg, speed_mps)

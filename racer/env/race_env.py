@@ -10,6 +10,17 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from racer.car.preprocess import Preprocessor, camera_steps
+from racer.contract.car import CONTROL_HZ, DT_S, MAX_SPEED_MPS, MAX_STEERING_RAD
+from racer.contract.observations import (
+    CURVATURE_AHEAD_M,
+    LINE_AIM_AHEAD_M,
+    LINE_SPEED_AHEAD_M,
+    LOOKAHEAD_M,
+    OBSERVATIONS,
+    STATE_FEATURES,
+)
+from racer.env.laps import LapCounter
 from racer.env.spaces import ActionSpec, resolve_action_space
 from racer.errors import ConfigError
 from racer.rewards import ObjectInfo, ParamsBuilder, RewardPlugin, StepInputs, load_reward
@@ -17,18 +28,11 @@ from racer.sim import World, WorldConfig
 from racer.track import Track, load_track
 from racer.track.racing_line import RacingLine
 
-CONTROL_HZ = 15  # DeepRacer camera rate: one agent decision per frame
-DT_S = 1.0 / CONTROL_HZ
 REVERSED_STEPS = 15  # DeepRacer: progress falling for this many steps in a row ends the episode
 IMMOBILIZED_STEPS = 30  # 2 s below IMMOBILIZED_SPEED_MPS ends the episode
 IMMOBILIZED_SPEED_MPS = 0.05  # measured speed counted as "not moving"
 MIN_AVERAGE_SPEED_MPS = 0.4  # default time limit: a lap slower than this is not racing
 ROUND_ROBIN_ADVANCE = 0.1  # fraction of the lap the round-robin start moves each episode
-LOOKAHEAD_M = (0.5, 1.0, 1.5, 2.0, 3.0, 4.0)  # centre-line points the `state` observation aims at
-CURVATURE_AHEAD_M = (0.0, 1.0, 2.0, 3.0)  # curvature samples in the `state` observation
-LINE_SPEED_AHEAD_M = (0.0, 1.0, 2.0)  # racing-line speed samples in `state` (0.0 first: at the car)
-LINE_AIM_AHEAD_M = (0.5, 1.0, 2.0)  # racing-line points the `state` observation aims at
-OBSERVATIONS = ("camera", "stereo", "lidar", "state")
 START_MODES = ("round_robin", "random", "fixed")
 DIRECTIONS = ("forward", "reverse", "both")
 RENDER_VIEWS = ("chase", "topdown")
@@ -41,32 +45,6 @@ STATUS_REVERSED = "reversed"
 STATUS_IMMOBILIZED = "immobilized"
 STATUS_LAP_COMPLETE = "lap_complete"
 STATUS_TIME_UP = "time_up"
-
-STATE_FEATURES: tuple[tuple[str, str, str], ...] = (
-    ("speed", "measured speed / 4", "m/s / 4"),
-    ("steering", "actual steering / 30 deg", "1"),
-    ("sin_heading_error", "sin(car yaw - track heading)", "1"),
-    ("cos_heading_error", "cos(car yaw - track heading)", "1"),
-    ("lateral", "signed offset from centre / half width (+ = left)", "1"),
-    ("half_width", "half the road width", "m"),
-    *(
-        (f"aim_{d:g}m", f"bearing of the centre line {d:g} m ahead, car frame / pi", "1")
-        for d in LOOKAHEAD_M
-    ),
-    *(
-        (f"curvature_{d:g}m", f"centre-line curvature {d:g} m ahead x 0.5", "m")
-        for d in CURVATURE_AHEAD_M
-    ),
-    ("line_offset", "signed offset from the racing line / half width (+ = left of it)", "1"),
-    *(
-        (f"line_speed_{d:g}m", f"racing-line profile speed {d:g} m ahead / 4", "m/s / 4")
-        for d in LINE_SPEED_AHEAD_M
-    ),
-    *(
-        (f"line_aim_{d:g}m", f"bearing of the racing line {d:g} m ahead, car frame / pi", "1")
-        for d in LINE_AIM_AHEAD_M
-    ),
-)
 
 
 class RaceEnv(gym.Env):
@@ -99,7 +77,8 @@ class RaceEnv(gym.Env):
     | ``lidar`` | ``Box(0, max_range, (64,), float32)`` | ranges in metres over +-150 deg |
     | ``state`` | ``Box(-5, 5, (23,), float32)`` | privileged features (table below) |
 
-    ``state`` features (not available on a real car; for fast experiments and teachers):
+    ``state`` features (not available on a real car; for fast experiments and teachers;
+    :data:`racer.contract.observations.STATE_FEATURES` names them in this order):
 
     | index | meaning | unit |
     |---|---|---|
@@ -130,7 +109,13 @@ class RaceEnv(gym.Env):
     steps in a row), ``immobilized`` (slower than 0.05 m/s for 2 s), ``lap_complete`` (progress
     reaches 100). Truncation: ``time_up`` after ``max_steps`` (default: the lap length at
     0.4 m/s). ``info`` carries ``progress``, ``lap_time_s`` (on a complete lap), ``steps`` and
-    the reward ``params``.
+    the reward ``params``, and the lap accounting (:mod:`racer.env.laps`): ``lap_completed``
+    (bool), ``laps`` (completed since the start) and ``distance_m`` (driven along the track since
+    the start, signed, unwrapped across the start line); ``reset()``'s also ``lap_m`` (one lap).
+
+    Multi-lap driving: after ``lap_complete``, ``next_lap()`` goes on into the next lap without
+    stopping the car; ``put_back(start_s)`` puts the car back on the track after an incident and
+    drives on (DeepRacer's continuous evaluation), the laps and the distance still counting.
 
     ## Arguments
     - ``track``: built-in name, user-library name, ``random:SEED``, or a path (DeepRacer ``.npy``,
@@ -212,6 +197,16 @@ class RaceEnv(gym.Env):
 
         self.action_space = self.action_spec.gym_space()
         self.observation_space = self._make_observation_space()
+        # Image observations go through the car's Preprocessor with the steps a camera bundle
+        # carries (racer.car.preprocess.camera_steps): the simulator and the car transform a
+        # frame by one code path (the identity on the simulator's gray frame).
+        self.preprocessor: Preprocessor | None = None
+        if self.observation_name in ("camera", "stereo"):
+            obs_shape = self.observation_space.shape
+            assert obs_shape is not None
+            self.preprocessor = Preprocessor(
+                camera_steps(width=obs_shape[-1], height=obs_shape[-2]), expected_shape=obs_shape
+            )
 
         self._episode = 0
         self._reset_state()
@@ -234,12 +229,9 @@ class RaceEnv(gym.Env):
     # ------------------------------------------------------------------ state
     def _reset_state(self) -> None:
         self._reversed_dir = False
-        self._start_s = 0.0
-        self._travelled_m = 0.0
-        self._last_s = 0.0
+        self._laps = LapCounter()  # distance, progress, laps and lap times (racer.env.laps)
         self._progress = 0.0
         self._steps = 0
-        self._lap_start_step = 0
         self._falling = 0
         self._still = 0
         self._done = True
@@ -289,13 +281,8 @@ class RaceEnv(gym.Env):
             start_s = (self._episode * ROUND_ROBIN_ADVANCE % 1.0) * track.length
         self._episode += 1
 
-        x, y = track.point_at(start_s)
-        yaw = float(track.heading_at(start_s))
-        self.world.reset_car(float(x), float(y), yaw)
-        state = self.world.car_state()
-        proj = track.project(np.asarray(state.front_xy, dtype=np.float64))
-        self._start_s = float(proj.s)
-        self._last_s = self._start_s
+        state, proj = self._place_car(start_s)
+        self._laps.start(track, float(proj.s))
         self._done = False
         params = self._build_params(state, 0.0, 0.0, proj)
         self._last_proj = proj
@@ -303,11 +290,25 @@ class RaceEnv(gym.Env):
             "episode_status": "prepare",
             "progress": 0.0,
             "steps": 0,
-            "start_s": self._start_s,
+            "start_s": self._laps.start_s_m,
             "reversed": self._reversed_dir,
+            "laps": 0,
+            "distance_m": 0.0,
+            "lap_m": self._laps.lap_m,
             "params": params,
         }
         return self._observe(state, params), info
+
+    def _place_car(self, start_s: float) -> tuple[Any, Any]:
+        """Put the car at rest on the centre line at ``start_s``, facing along the driven track."""
+        track = self.driven_track
+        x, y = track.point_at(start_s)
+        yaw = float(track.heading_at(start_s))
+        self.world.reset_car(float(x), float(y), yaw)
+        if self.preprocessor is not None:
+            self.preprocessor.reset()  # a new drive: no frames of the last episode
+        state = self.world.car_state()
+        return state, track.project(np.asarray(state.front_xy, dtype=np.float64))
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         """Apply one action for one control period (1/15 s) and judge the result."""
@@ -320,18 +321,8 @@ class RaceEnv(gym.Env):
 
         track = self.driven_track
         proj = track.project(np.asarray(state.front_xy, dtype=np.float64))
-        s = float(proj.s)
-        delta = s - self._last_s
-        if track.closed:  # unwrap across the seam
-            half = 0.5 * track.length
-            if delta > half:
-                delta -= track.length
-            elif delta < -half:
-                delta += track.length
-        self._last_s = s
-        self._travelled_m += delta
-        lap_m = self._lap_m()
-        self._progress = float(min(100.0, max(0.0, 100.0 * self._travelled_m / lap_m)))
+        delta = self._laps.move(float(proj.s))  # unwrapped across the start line
+        self._progress = self._laps.progress
         self._falling = self._falling + 1 if delta < -1e-4 else 0
         self._still = self._still + 1 if abs(state.speed_mps) < IMMOBILIZED_SPEED_MPS else 0
 
@@ -342,7 +333,7 @@ class RaceEnv(gym.Env):
         reward = self.reward_fn(params, step=self._steps)
 
         status = STATUS_IN_PROGRESS
-        if self._travelled_m >= lap_m - 1e-6:
+        if self._laps.lap_due():
             status = STATUS_LAP_COMPLETE
         elif offtrack:
             status = STATUS_OFF_TRACK
@@ -368,7 +359,10 @@ class RaceEnv(gym.Env):
             "params": params,
         }
         if status == STATUS_LAP_COMPLETE:
-            info["lap_time_s"] = (self._steps - self._lap_start_step) * DT_S
+            info["lap_time_s"] = self._laps.complete_lap(self._steps, DT_S)
+        info["lap_completed"] = status == STATUS_LAP_COMPLETE
+        info["laps"] = self._laps.laps
+        info["distance_m"] = self._laps.distance_m
         self._last_proj = proj
         return self._observe(state, params), float(reward), terminated, truncated, info
 
@@ -377,18 +371,50 @@ class RaceEnv(gym.Env):
 
         An episode ends when a lap is done; a multi-lap evaluation calls this instead of
         ``reset()`` so the car keeps its speed and pose. Progress restarts at 0 (measured from the
-        same start line) and the next ``lap_time_s`` counts from this step.
+        same start line) and the next ``lap_time_s`` counts from this step; ``info["laps"]`` and
+        ``info["distance_m"]`` go on counting from the start.
         """
-        if not (self._done and self._travelled_m >= self._lap_m() - 1e-6):
+        laps = self._laps
+        if not (self._done and laps.laps > 0 and laps.lap_start_step == self._steps):
             raise RuntimeError("next_lap() is only valid right after a lap_complete step")
-        self._travelled_m -= self._lap_m()
         self._progress = 0.0
-        self._lap_start_step = self._steps
         self._done = False
 
-    def _lap_m(self) -> float:
-        track = self.driven_track
-        return track.length if track.closed else track.length - self._start_s
+    def put_back(self, start_s: float) -> tuple[np.ndarray, dict[str, Any]]:
+        """Put the car back at rest on the track and drive on: DeepRacer's continuous evaluation.
+
+        The car goes on the centre line at ``start_s`` (arc length along the driven track, m),
+        facing along the track, as ``reset()`` places it; but the drive goes on: the step count,
+        the laps, the lap time and the distance keep counting from the episode's start, and the
+        jump counts as distance moved (a car put back behind where it was loses that distance).
+        Valid at any time after ``reset()``, typically after an ``off_track``, ``crashed``,
+        ``reversed`` or ``immobilized`` step.
+
+        Returns:
+            ``(observation, info)`` as ``reset()`` gives them.
+        """
+        if self._last_proj is None:
+            raise RuntimeError("put_back() called before reset()")
+        state, proj = self._place_car(float(start_s))
+        self._laps.move(float(proj.s))
+        self._progress = self._laps.progress
+        self._falling = 0
+        self._still = 0
+        self._done = False
+        params = self._build_params(state, 0.0, 0.0, proj)
+        self._last_proj = proj
+        info = {
+            "episode_status": "prepare",
+            "progress": self._progress,
+            "steps": self._steps,
+            "start_s": self._laps.start_s_m,
+            "reversed": self._reversed_dir,
+            "laps": self._laps.laps,
+            "distance_m": self._laps.distance_m,
+            "lap_m": self._laps.lap_m,
+            "params": params,
+        }
+        return self._observe(state, params), info
 
     # ------------------------------------------------------------------ helpers
     def _build_params(
@@ -406,7 +432,7 @@ class RaceEnv(gym.Env):
             steering_cmd_deg=steering_cmd,
             measured_speed_mps=float(state.speed_mps),
             steps=self._steps,
-            start_s=self._start_s,
+            start_s=self._laps.start_s_m,
             prev_progress=self._progress,
             sim_time_s=self._steps * DT_S,
             is_crashed=bool(state.crashed),
@@ -420,10 +446,10 @@ class RaceEnv(gym.Env):
 
     def _observe(self, state: Any, params: dict[str, Any]) -> np.ndarray:
         name = self.observation_name
-        if name == "camera":
-            return self.world.camera()[None]
-        if name == "stereo":
-            return self.world.stereo()
+        if self.preprocessor is not None:  # camera / stereo: the car's own preprocessing
+            return self.preprocessor(
+                self.world.camera() if name == "camera" else self.world.stereo()
+            )
         if name == "lidar":
             return self.world.lidar()
         return self._state_features(state, params)
@@ -450,8 +476,8 @@ class RaceEnv(gym.Env):
         err = yaw - float(proj.heading_rad)
         half_w = 0.5 * float(np.interp(s, table.s, table.w))
         feats = self._feats
-        feats[0] = state.speed_mps / 4.0
-        feats[1] = state.steering_rad / math.radians(30.0)
+        feats[0] = state.speed_mps / MAX_SPEED_MPS
+        feats[1] = state.steering_rad / MAX_STEERING_RAD
         feats[2] = math.sin(err)
         feats[3] = math.cos(err)
         feats[4] = float(proj.lateral) / half_w
@@ -462,9 +488,9 @@ class RaceEnv(gym.Env):
         n0 += len(CURVATURE_AHEAD_M)
         lx, ly, _, lv = self._builders[self._reversed_dir].line_at_many(s + _LINE_AHEAD_M)
         feats[n0] = params["racing_line_offset"] / half_w
-        feats[n0 + 1] = params["racing_line_speed"] / 4.0
+        feats[n0 + 1] = params["racing_line_speed"] / MAX_SPEED_MPS
         n_speed = len(_LINE_SPEED_M)
-        feats[n0 + 2 : n0 + 2 + n_speed] = lv[:n_speed] / 4.0
+        feats[n0 + 2 : n0 + 2 + n_speed] = lv[:n_speed] / MAX_SPEED_MPS
         aim = np.arctan2(ly[n_speed:] - fy, lx[n_speed:] - fx) - yaw
         feats[n0 + 2 + n_speed :] = ((aim + np.pi) % (2 * np.pi) - np.pi) / np.pi
         return np.clip(feats, -5.0, 5.0)

@@ -6,14 +6,16 @@
 - :mod:`racer.evaluate.evaluator`: trials with DeepRacer's continuous evaluation (put back on the
   track after an off-track, penalties, reset limit) and DeepRacer's metric names.
 - :mod:`racer.evaluate.report`: the rich table, ``results.json`` and the PNG of the lines.
-- :mod:`racer.evaluate.leaderboard`: the SQLite store, submission, ranking, parallel runs.
+- :mod:`racer.evaluate.leaderboard`: a package: ``store`` (the SQLite file, locking),
+  ``ranking`` (standings, table rows) and ``submission`` (sandboxed evaluation, parallel runs).
 - :mod:`racer.evaluate.html`: the static leaderboard page.
 
 The names below are imported lazily (on first use), so importing a light sub-module (for
 example :mod:`racer.evaluate.races` from the CLI) does not load the simulator.
 
-Imports :mod:`racer.env` (and below), :mod:`racer.car` and :mod:`racer.errors`; never
-:mod:`racer.train` or :mod:`racer.export`.
+Imports :mod:`racer.env` (and below), :mod:`racer.car`, :mod:`racer.contract`, :mod:`racer.util`
+and, to read run folders, :mod:`racer.train.run_folder` only; never the training loop or
+:mod:`racer.export`. The ranking rule is :mod:`racer.env.ranking`'s, shared with training.
 """
 
 from __future__ import annotations

@@ -7,13 +7,12 @@ it hit), facing along the track, and the trial goes on: DeepRacer's continuous e
 Off-tracks and crashes add their penalty seconds to the elapsed time (and to the lap they happen
 in); each put-back counts one reset, up to ``reset_limit``.
 
-Lap accounting is the evaluator's own, on top of :class:`racer.env.RaceEnv`: it follows the
-front point's arc length (``params["projection_distance"]``) step by step, unwrapped across the
-start line, and adds the jump of every put-back, so progress carries over resets exactly (a car
-put back behind a box loses the distance it is moved back). A lap is counted each time the
-distance driven since the start passes another lap length. The environment's own per-episode lap
-(``lap_complete`` after one lap from its last reset) is re-armed so consecutive laps stay one
-continuous drive.
+Lap accounting is the environment's (:mod:`racer.env.laps`): the evaluator drives one
+:class:`racer.env.RaceEnv` episode per trial, puts the car back with ``env.put_back()`` (the
+distance, the laps and the step count go on; a car put back behind a box loses the distance it is
+moved back) and goes on past each ``lap_complete`` with ``env.next_lap()``. It reads the laps
+(``info["lap_completed"]``), the driving time (``info["sim_time_s"]``) and the distance
+(``info["distance_m"]``) from the env's ``info`` and adds only the penalties and the put-backs.
 
 Metrics per trial use DeepRacer's names: ``completion_percentage`` (of the requested laps),
 ``elapsed_time_in_milliseconds`` (simulated time plus penalties), ``episode_status``
@@ -42,6 +41,7 @@ from racer.env.race_env import (
     STATUS_TIME_UP,
     RaceEnv,
 )
+from racer.env.ranking import RaceScore, ranking_key
 from racer.errors import ConfigError
 from racer.evaluate.policies import Policy
 from racer.evaluate.races import RaceConfig, setup_race
@@ -119,6 +119,16 @@ class TrialResult:
     def best_lap_s(self) -> float | None:
         """The fastest completed lap, or None."""
         return float(min(self.lap_times_s)) if self.lap_times_s else None
+
+    @property
+    def score(self) -> RaceScore:
+        """What the trial is ranked by (:func:`racer.env.ranking.ranking_key`)."""
+        return RaceScore(
+            complete=self.complete,
+            average_lap_s=self.average_lap_s,
+            completion_percentage=self.completion_percentage,
+            off_track_count=self.off_track_count,
+        )
 
     def lap_line(self, lap: int) -> np.ndarray:
         """The ``(M, 2)`` line of completed lap ``lap`` (NaN rows where the car was put back)."""
@@ -272,24 +282,8 @@ def lap_time_bound_s(track: Track) -> float | None:
 
 
 def trial_rank_key(t: TrialResult) -> tuple[int, float, int, int]:
-    """Ordering of trials (and leaderboard entries), best first, DeepRacer's rules.
-
-    Complete trials first, by average lap time (lower is better), off-tracks breaking ties;
-    incomplete ones after, by completion (higher is better), then off-tracks.
-    """
-    if t.complete and t.average_lap_s is not None:
-        return (0, t.average_lap_s, t.off_track_count, t.trial)
-    return (1, -t.completion_percentage, t.off_track_count, t.trial)
-
-
-def _unwrap(delta: float, length: float, closed: bool) -> float:
-    if closed:
-        half = 0.5 * length
-        if delta > half:
-            delta -= length
-        elif delta < -half:
-            delta += length
-    return delta
+    """Ordering of trials, best first: :func:`racer.env.ranking.ranking_key`, then the index."""
+    return (*ranking_key(t.score), t.trial)
 
 
 class Evaluator:
@@ -373,12 +367,8 @@ class Evaluator:
         obs, info = env.reset(options={"start_s": 0.0, "reverse": False})
         policy.reset(env)
         track = env.driven_track
-        closed = bool(track.closed)
-        length = float(track.length)
-        lap_m = length if closed else length - float(info["start_s"])
-
-        last_s = float(info["start_s"])
-        done_m = 0.0  # distance driven along the track since the start, m (signed)
+        lap_m = float(info["lap_m"])
+        done_m = 0.0  # distance driven along the track since the start, m (the env's, signed)
         steps = 0
         penalty_s = 0.0
         off_track = crashes = resets = 0
@@ -392,14 +382,12 @@ class Evaluator:
         while True:
             action = policy.act(obs)
             obs, _, terminated, truncated, info = env.step(action)
-            steps += 1
+            steps = int(info["steps"])
+            done_m = float(info["distance_m"])
             params = info["params"]
-            s = float(params["projection_distance"])
-            done_m += _unwrap(s - last_s, length, closed)
-            last_s = s
             points.append((float(params["x"]), float(params["y"])))
-            elapsed = steps * DT_S + penalty_s
-            while len(lap_times) < cfg.laps and done_m >= (len(lap_times) + 1) * lap_m - 1e-6:
+            elapsed = float(info["sim_time_s"]) + penalty_s
+            if info["lap_completed"] and len(lap_times) < cfg.laps:
                 lap_times.append(elapsed - lap_start_s)
                 lap_ends.append(len(points) - 1)
                 lap_start_s = elapsed
@@ -408,8 +396,7 @@ class Evaluator:
                 break
             env_status = info["episode_status"]
             if env_status == STATUS_LAP_COMPLETE:
-                # The env's one-lap episode ended but the trial goes on.
-                _rearm_lap(env)
+                env.next_lap()  # the env's lap ended; the trial goes on into the next one
             elif env_status in INCIDENTS:
                 if env_status == STATUS_OFF_TRACK:
                     off_track += 1
@@ -422,11 +409,9 @@ class Evaluator:
                     break
                 resets += 1
                 start_s = self._put_back_s(track, env_status == STATUS_CRASHED)
-                obs, info = env.reset(options={"start_s": start_s, "reverse": False})
+                obs, info = env.put_back(start_s)
                 policy.reset(env)
-                s = float(info["start_s"])
-                done_m += _unwrap(s - last_s, length, closed)
-                last_s = s
+                done_m = float(info["distance_m"])
                 state = env.world.car_state()
                 points.append((math.nan, math.nan))
                 points.append((float(state.front_xy[0]), float(state.front_xy[1])))
@@ -493,12 +478,6 @@ class Evaluator:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _rearm_lap(env: RaceEnv) -> None:
-    """Let the env's episode go on past its one-lap ``lap_complete`` (consecutive laps)."""
-    race_env: Any = env.unwrapped
-    race_env.next_lap()
 
 
 def evaluate(

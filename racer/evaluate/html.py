@@ -11,8 +11,6 @@ multiple of it (``vs bound``); a note under the table marks the built-in drivers
 from __future__ import annotations
 
 import html
-import os
-import tempfile
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,6 +30,7 @@ from racer.evaluate.leaderboard import (
     track_bound_s,
 )
 from racer.track import Track, load_track
+from racer.util.files import atomic_write_text
 
 SVG_WIDTH_PX = 560  # map width on the page
 SVG_MARGIN_M = 0.4  # floor around the road in the map, m
@@ -251,15 +250,5 @@ def write_html(db: str | Path, out: str | Path, title: str = "racer leaderboard"
         The path written.
     """
     path = Path(out)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = render_html(db, title)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)  # a page to publish: readable by the web server
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_text(path, render_html(db, title), mode=0o644)  # for a web server
     return path

@@ -5,8 +5,9 @@ observation it reads, which action space it acts in (DeepRacer ``model_metadata.
 ``reset(env)`` at every (re)start of the car and ``act(obs)`` once per control step.
 
 - :class:`Sb3Policy` loads a run folder's stable-baselines3 model (``best_model.zip`` by
-  default). Run folders are the user's own files, so unpickling them is acceptable; the run's
-  ``config.toml`` is read with ``tomllib`` (this module does not import :mod:`racer.train`).
+  default) with its observation statistics through
+  :meth:`racer.train.run_folder.RunFolder.load_policy`. Run folders are the user's own files,
+  so unpickling them is acceptable.
 - :class:`BundlePolicy` runs a deploy bundle's ``policy.onnx`` with ONNX Runtime through the
   car's own runtime pieces (:mod:`racer.car`): preprocessing, inference, action decoding.
   Bundles are never unpickled; :func:`racer.car.bundle.load_bundle` verifies them first.
@@ -20,7 +21,6 @@ observation it reads, which action space it acts in (DeepRacer ``model_metadata.
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -31,13 +31,14 @@ from racer.car.actions import ActionDecoder
 from racer.car.backends import Backend, OnnxRuntimeBackend
 from racer.car.bundle import METADATA, Bundle, is_archive, load_bundle, run_model
 from racer.car.preprocess import Preprocessor
-from racer.errors import BundleError, ConfigError, MissingDependencyError, RacerError
+from racer.contract.actions import ActionSpace
+from racer.contract.bundle import bundle_action_space as contract_action_space
+from racer.contract.car import MAX_SPEED_MPS, MAX_STEERING_DEG, MIN_SPEED_MPS
+from racer.contract.observations import OBSERVATIONS
+from racer.errors import BundleError, RacerError
+from racer.train.run_folder import RUN_CONFIG, RunFolder
 
-RUN_CONFIG = "config.toml"  # the resolved recipe every run folder holds
-MODEL_FILES = ("best_model.zip", "final_model.zip")  # preferred first
-VECNORMALIZE = "vecnormalize.pkl"
-ALGORITHMS = ("ppo", "sac")
-ENV_OBSERVATIONS = ("camera", "stereo", "lidar", "state")
+ENV_OBSERVATIONS = OBSERVATIONS  # what RaceEnv can observe (racer.contract.observations)
 EXPERT_PREFIX = "expert:"
 #: The built-in drivers that load by name (``expert:<name>``), with what each is.
 EXPERTS: dict[str, str] = {
@@ -45,13 +46,11 @@ EXPERTS: dict[str, str] = {
     "centerline": "the centre-line follower at 1.5 m/s (0.8 m/s in the tightest turns)",
 }
 #: A continuous space over everything the car can do: what the racing expert acts in.
-FULL_ACTION_SPACE: dict[str, Any] = {
-    "action_space_type": "continuous",
-    "action_space": {
-        "steering_angle": {"low": -30.0, "high": 30.0},
-        "speed": {"low": 0.1, "high": 4.0},
-    },
-}
+FULL_ACTION_SPACE: dict[str, Any] = ActionSpace(
+    kind="continuous",
+    steering_deg=(-MAX_STEERING_DEG, MAX_STEERING_DEG),
+    speed_mps=(MIN_SPEED_MPS, MAX_SPEED_MPS),
+).to_model_metadata()
 
 
 @runtime_checkable
@@ -79,30 +78,16 @@ class Policy(Protocol):
 
 
 def bundle_action_space(action_space: Mapping[str, Any]) -> dict[str, Any]:
-    """A bundle's ``action_space`` in ``model_metadata.json`` terms, for :class:`RaceEnv`.
+    """A bundle's action space in ``model_metadata.json`` terms, for :class:`RaceEnv`.
 
     Args:
-        action_space: ``metadata.json``'s ``action_space`` (``{"type": ...}``).
+        action_space: a bundle's parsed ``metadata.json`` (schema version 1 or 2), or its action
+            space in either form (:func:`racer.contract.bundle.deepracer_form`).
 
     Returns:
         ``{"action_space_type": ..., "action_space": ...}``.
     """
-    kind = action_space.get("type")
-    if kind == "discrete":
-        return {
-            "action_space_type": "discrete",
-            "action_space": [
-                {"steering_angle": float(a["steering_angle"]), "speed": float(a["speed"])}
-                for a in action_space["actions"]
-            ],
-        }
-    return {
-        "action_space_type": "continuous",
-        "action_space": {
-            "steering_angle": dict(action_space["steering_angle"]),
-            "speed": dict(action_space["speed"]),
-        },
-    }
+    return contract_action_space(action_space).to_model_metadata()
 
 
 class OnnxPolicy:
@@ -149,7 +134,8 @@ class OnnxPolicy:
 
         Args:
             onnx_path: the model (input raw frames, output as ``action_output`` says).
-            action_space: the action space in bundle ``metadata.json`` terms (``{"type": ...}``).
+            action_space: the action space in DeepRacer's form
+                (``{"action_space_type", "action_space"}``) or schema 1's (``{"type": ...}``).
             action_output: ``"probabilities"`` | ``"logits"`` | ``"normalized"``.
             preprocessing: the bundle-style preprocessing steps.
             observation: ``camera`` | ``stereo`` | ``lidar``.
@@ -181,11 +167,7 @@ class OnnxPolicy:
         action = self.decoder.decode(out)
         if action.index is not None:
             return action.index
-        lo, hi = self.decoder.steering
-        a0 = 2.0 * (action.steering_deg - lo) / (hi - lo) - 1.0
-        lo, hi = self.decoder.speed
-        a1 = 2.0 * (action.speed_mps - lo) / (hi - lo) - 1.0
-        return np.array([a0, a1], dtype=np.float32)
+        return self.decoder.space.to_action(action.steering_deg, action.speed_mps)
 
 
 class BundlePolicy(OnnxPolicy):
@@ -206,7 +188,7 @@ class BundlePolicy(OnnxPolicy):
             preprocessor=bundle.preprocessor(),
             decoder=bundle.decoder(),
             observation=bundle.observation,
-            action_space=bundle_action_space(bundle.metadata["action_space"]),
+            action_space=bundle_action_space(bundle.metadata),
             name=name or bundle_label(bundle.source),
         )
 
@@ -239,83 +221,32 @@ class BundlePolicy(OnnxPolicy):
 class Sb3Policy:
     """A run folder's stable-baselines3 model (the user's own, trusted files).
 
+    Loaded with the run's observation statistics by
+    :meth:`racer.train.run_folder.RunFolder.load_policy`.
+
     Args:
         run_dir: the run folder (holds ``config.toml`` and ``best_model.zip``).
-        model_file: which model to load; ``best_model.zip``, else ``final_model.zip``.
+        which: ``"best"`` or ``"final"``; None for ``best_model.zip``, else ``final_model.zip``.
         threads: torch CPU threads.
     """
 
-    def __init__(
-        self, run_dir: str | Path, model_file: str | None = None, threads: int = 1
-    ) -> None:
+    def __init__(self, run_dir: str | Path, which: str | None = None, threads: int = 1) -> None:
         self.run_dir = Path(run_dir)
-        cfg = read_run_config(self.run_dir)
-        env = cfg.get("env", {})
-        self.observation = str(env.get("observation", "state"))
-        if self.observation not in ENV_OBSERVATIONS:
-            raise ConfigError(
-                f"{self.run_dir / RUN_CONFIG}: env.observation {self.observation!r} is not one "
-                f"of {', '.join(ENV_OBSERVATIONS)}"
-            )
-        tracks = env.get("tracks", [])
-        self.tracks: list[str] = [tracks] if isinstance(tracks, str) else list(tracks)
-        self.action_space: Mapping[str, Any] | None = cfg.get("action_space") or None
-        algo = str(cfg.get("algorithm", {}).get("name", "ppo")).lower()
-        if algo not in ALGORITHMS:
-            raise ConfigError(
-                f"{self.run_dir / RUN_CONFIG}: algorithm.name {algo!r} is not one of "
-                f"{', '.join(ALGORITHMS)}"
-            )
-        self.algorithm = algo
+        self.trained = RunFolder.open(self.run_dir).load_policy(which, threads=threads)
+        cfg = self.trained.config
+        self.observation = self.trained.observation
+        self.tracks: list[str] = list(cfg.env.tracks)
+        self.action_space: Mapping[str, Any] | None = cfg.action_space or None
+        self.algorithm = self.trained.algorithm
         self.name = self.run_dir.resolve().name
-        model_path = self._model_path(model_file)
-        try:
-            import torch
-            from stable_baselines3 import PPO, SAC
-        except ImportError:  # pragma: no cover - dependencies of racer
-            raise MissingDependencyError(
-                "evaluating a run folder needs stable-baselines3: pip install stable-baselines3"
-            ) from None
-        torch.set_num_threads(max(1, threads))
-        cls = SAC if algo == "sac" else PPO
-        try:
-            self.model = cls.load(str(model_path), device="cpu")
-        except Exception as exc:  # SB3 raises many types for a bad zip
-            raise ConfigError(
-                f"{model_path}: cannot load the {algo.upper()} model ({exc})"
-            ) from None
-        self._normalizer: Any = None
-        norm = self.run_dir / VECNORMALIZE
-        if norm.is_file():
-            import pickle
-
-            with norm.open("rb") as f:  # the user's own run folder: trusted
-                vn = pickle.load(f)
-            vn.training = False
-            vn.norm_reward = False
-            self._normalizer = vn
-
-    def _model_path(self, model_file: str | None) -> Path:
-        if model_file is not None:
-            path = self.run_dir / model_file
-            if not path.is_file():
-                raise ConfigError(f"{path}: model file not found")
-            return path
-        for name in MODEL_FILES:
-            if (self.run_dir / name).is_file():
-                return self.run_dir / name
-        raise ConfigError(
-            f"{self.run_dir}: no {' or '.join(MODEL_FILES)}; train it first (racer train)"
-        )
+        self.model = self.trained.model
 
     def reset(self, env: Any) -> None:
         """Nothing to reset (the model is stateless)."""
 
     def act(self, obs: np.ndarray) -> Any:
         """The model's deterministic action."""
-        if self._normalizer is not None:
-            obs = self._normalizer.normalize_obs(obs)
-        action, _ = self.model.predict(obs, deterministic=True)
+        action, _ = self.model.predict(self.trained.normalize(obs), deterministic=True)
         if np.ndim(action) == 0:
             return int(action)
         return np.asarray(action, dtype=np.float32)
@@ -415,27 +346,6 @@ def expert_policy(name: str) -> Policy:
     hint = f" (did you mean {EXPERT_PREFIX}{near[0]}?)" if near else ""
     known = ", ".join(EXPERT_PREFIX + k for k in EXPERTS)
     raise RacerError(f"unknown built-in driver {name!r}{hint}: use one of {known}")
-
-
-def read_run_config(run_dir: Path) -> dict[str, Any]:
-    """A run folder's ``config.toml``, parsed.
-
-    Args:
-        run_dir: the run folder.
-
-    Returns:
-        The TOML data.
-
-    Raises:
-        ConfigError: the folder is not a run folder or the file is not TOML.
-    """
-    path = run_dir / RUN_CONFIG
-    if not path.is_file():
-        raise ConfigError(f"{run_dir}: not a run folder (no {RUN_CONFIG})")
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
 
 
 def bundle_label(path: str | Path) -> str:

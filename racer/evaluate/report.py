@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +20,7 @@ from racer.evaluate.evaluator import EvaluationResult, lap_ratio
 from racer.evaluate.leaderboard import format_ratio
 from racer.track import plot_track
 from racer.track.plot import lap_vs_bound, plot_lap_vs_line
+from racer.util.files import atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -121,19 +120,6 @@ def summary_line(result: EvaluationResult) -> str:
     )
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; results are for sharing
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_results_json(result: EvaluationResult, path: str | Path) -> Path:
     """Write the machine-readable results atomically.
 
@@ -146,7 +132,7 @@ def write_results_json(result: EvaluationResult, path: str | Path) -> Path:
     """
     out = Path(path)
     text = json.dumps(result.to_dict(), indent=2) + "\n"
-    _atomic_write_bytes(out, text.encode("utf-8"))
+    atomic_write_text(out, text, mode=0o644)  # results are for sharing
     return out
 
 

@@ -6,24 +6,21 @@
 - :mod:`racer.export.convert`: torch -> ONNX (one file) -> OpenVINO IR, optional INT8 (NNCF).
 - :mod:`racer.export.parity`: parity of every engine with the trained policy, and latency.
 - :mod:`racer.export.exporter`: :func:`export_run`, the whole ``racer export``, atomic.
-- :mod:`racer.export.sim_source`: ``sim:TRACK``, the simulator as a closed-loop frame source for
-  the car runtime (``racer drive``).
 
-Imports racer.train, racer.env and racer.car (the bundle contract and engines); the car runtime
-never imports this package.
+``sim:TRACK``, the simulator as a frame source of ``racer drive``, is :mod:`racer.env.sim_source`.
+Imports racer.train, racer.env, racer.car (the bundle writer and engines) and racer.contract;
+the car runtime never imports this package.
 """
 
 from racer.export.errors import ExportError, ParityError
 from racer.export.exporter import ExportResult, export_run
 from racer.export.policy import PolicyGraph, TrainedPolicy, load_trained_policy
-from racer.export.sim_source import SimSource
 
 __all__ = [
     "ExportError",
     "ExportResult",
     "ParityError",
     "PolicyGraph",
-    "SimSource",
     "TrainedPolicy",
     "export_run",
     "load_trained_policy",

@@ -49,8 +49,9 @@ from racer.car.bundle import (
     pack_bundle,
     write_metadata,
 )
-from racer.env.race_env import CONTROL_HZ
-from racer.env.spaces import ActionSpec
+from racer.car.preprocess import camera_steps
+from racer.contract.bundle import SCHEMA_VERSION, action_entries, io_entries
+from racer.contract.car import CONTROL_HZ, LIDAR_MAX_RANGE_M
 from racer.export import convert, parity
 from racer.export.errors import ExportError
 from racer.export.policy import (
@@ -62,6 +63,7 @@ from racer.export.policy import (
 )
 from racer.export.record import MIN_SAMPLES, record_observations, run_track
 from racer.train.io import clean_stale_temps, is_disk_full, mark_owner
+from racer.train.run_folder import RunFolder
 
 GOLDEN_SAMPLES = 16  # recorded inputs with expected outputs shipped for the car's self-test
 DEFAULT_EXPORT_ROOT = Path("export")  # `racer export RUN` writes export/<run-name>/
@@ -138,55 +140,24 @@ def library_versions(extra: tuple[str, ...] = ()) -> dict[str, str]:
 def preprocessing_steps(trained: TrainedPolicy) -> list[dict[str, Any]]:
     """The car-side steps that turn a sensor frame into the observation the simulator produced.
 
-    The simulator renders the 120x160 grayscale frame directly with BT.601 luma; a real camera's
-    RGB frame goes through the same colour conversion and an area resize to 160x120 (both are
-    identities on a simulator frame). Lidar ranges are clipped to the simulated range.
+    Camera and stereo: :func:`racer.car.preprocess.camera_steps`, the very steps ``RaceEnv``
+    makes its observation with (BT.601 gray, an area resize; identities on a simulator frame).
+    Lidar ranges are clipped to the simulated range.
     """
     if trained.observation == "lidar":
-        from racer.sim import WorldConfig
-
-        return [{"op": "clip", "low": 0.0, "high": float(WorldConfig().lidar.max_range_m)}]
-    from racer.sim.texture import LUMA
-
+        return [{"op": "clip", "low": 0.0, "high": float(LIDAR_MAX_RANGE_M)}]
     _, height, width = trained.obs_shape
-    return [
-        {"op": "color", "to": "gray", "weights": [float(w) for w in LUMA]},
-        {"op": "resize", "width": int(width), "height": int(height), "interpolation": "area"},
-        {"op": "stack", "frames": 1},
-    ]
-
-
-def car_action_space(spec: ActionSpec) -> dict[str, Any]:
-    """The action space in ``racer.car``'s metadata form (physical units)."""
-    if spec.kind == "discrete":
-        return {
-            "type": "discrete",
-            "actions": [{"steering_angle": s, "speed": v} for s, v in spec.actions],
-        }
-    return {
-        "type": "continuous",
-        "steering_angle": {"low": spec.steering_deg[0], "high": spec.steering_deg[1]},
-        "speed": {"low": spec.speed_mps[0], "high": spec.speed_mps[1]},
-    }
+    return camera_steps(width, height)
 
 
 def deepracer_model_metadata(trained: TrainedPolicy) -> dict[str, Any]:
     """``model_metadata.json``: the run's own, else rebuilt from its config."""
-    path = trained.run_dir / MODEL_METADATA
-    if path.is_file():
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-            if isinstance(data, dict):
-                return data
-        except (OSError, ValueError):
-            pass
+    data = RunFolder(trained.run_dir).model_metadata()
+    if data is not None:
+        return data
     from racer.train.pipeline import model_metadata
 
     return model_metadata(trained.config)
-
-
-def _observation_range(observation: str) -> str:
-    return "metres (lidar ranges)" if observation == "lidar" else "raw 0-255 frames"
 
 
 def build_metadata(
@@ -198,10 +169,9 @@ def build_metadata(
     int8: bool,
 ) -> dict[str, Any]:
     """``metadata.json`` without ``files`` (see :mod:`racer.car.bundle` for the contract)."""
-    spec = trained.action_spec
     by_engine = {p.engine: p.to_dict() for p in parities}
     return {
-        "schema_version": 1,
+        "schema_version": SCHEMA_VERSION,
         "provenance": {
             "racer_version": library_versions().get("racer", "unknown"),
             "git_commit": git_commit(),
@@ -214,30 +184,15 @@ def build_metadata(
             "observation_normalization": trained.obs_norm is not None,
             "created_utc": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         },
-        "observation": trained.observation,
-        "inputs": [
-            {
-                "name": convert.INPUT_NAME,
-                "shape": list(input_shape),
-                "dtype": "float32",
-                "range": _observation_range(trained.observation),
-            }
-        ],
-        "outputs": [{"name": convert.OUTPUT_NAME, "shape": [1, n_outputs], "dtype": "float32"}],
+        **io_entries(
+            trained.observation,
+            input_shape,
+            n_outputs,
+            input_name=convert.INPUT_NAME,
+            output_name=convert.OUTPUT_NAME,
+        ),
         "preprocessing": preprocessing_steps(trained),
-        "action_space": car_action_space(spec),
-        "action_output": "probabilities" if spec.kind == "discrete" else "normalized",
-        "action_mapping": {
-            "steering": "steering_angle in degrees, positive = left (counter-clockwise)",
-            "speed": "speed in m/s, forward",
-            "max_steering_deg": max(abs(v) for v in _steering_values(spec)),
-            "max_speed_mps": spec.max_speed_mps,
-            "decode": (
-                "argmax of the probabilities indexes action_space.actions"
-                if spec.kind == "discrete"
-                else "physical = low + (a + 1) / 2 * (high - low), a clipped to [-1, 1]"
-            ),
-        },
+        **action_entries(trained.action_spec),
         "control_hz": CONTROL_HZ,
         "parity": {
             "reference": "stable-baselines3 policy, torch, deterministic",
@@ -254,12 +209,6 @@ def build_metadata(
             "engines": latencies,
         },
     }
-
-
-def _steering_values(spec: ActionSpec) -> list[float]:
-    if spec.kind == "discrete":
-        return [s for s, _ in spec.actions]
-    return list(spec.steering_deg)
 
 
 def default_output(run_dir: Path) -> Path:

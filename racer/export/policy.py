@@ -1,10 +1,11 @@
 """The trained policy of a run folder, and the torch module that becomes ``policy.onnx``.
 
-:func:`load_trained_policy` reads a run folder (``config.toml``, ``best_model.zip`` or
-``final_model.zip``, optional ``vecnormalize.pkl``). :class:`PolicyGraph` wraps the
-stable-baselines3 policy into a plain ``nn.Module`` that takes what the car has (raw 0-255
-frames, or lidar ranges in metres) and returns what the car needs (action probabilities, or the
-normalised continuous action), with everything between inside the graph:
+:func:`load_trained_policy` loads a run's model and its VecNormalize statistics through
+:meth:`racer.train.run_folder.RunFolder.load_policy`, for a policy a car can run.
+:class:`PolicyGraph` wraps the stable-baselines3 policy into a plain ``nn.Module`` that takes
+what the car has (raw 0-255 frames, or lidar ranges in metres) and returns what the car needs
+(action probabilities, or the normalised continuous action), with everything between inside the
+graph:
 
 1. observation normalisation (VecNormalize: ``clip((x - mean) / sqrt(var + eps), -c, c)``),
    when the run trained with it;
@@ -19,90 +20,18 @@ exported graph is measured against.
 
 from __future__ import annotations
 
-import pickle
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from racer.env.spaces import ActionSpec
+from racer.contract.observations import CAR_OBSERVATIONS
 from racer.errors import ConfigError
 from racer.export.errors import ExportError
-from racer.train.config import AgentConfig
+from racer.train.run_folder import MODEL_FILES, RunFolder, TrainedPolicy
 
-MODEL_FILES = {"best": "best_model.zip", "final": "final_model.zip"}
-CAR_OBSERVATIONS = ("camera", "stereo", "lidar")  # what a real car can sense
 _BATCH = 64  # observations per batch when computing reference outputs
-
-
-@dataclass(frozen=True)
-class ObsNorm:
-    """VecNormalize's observation statistics.
-
-    Attributes:
-        mean: running mean, observation-shaped, float64.
-        var: running variance, observation-shaped, float64.
-        clip: normalised values are clipped to ``[-clip, clip]``.
-        epsilon: added to the variance before the square root.
-    """
-
-    mean: np.ndarray
-    var: np.ndarray
-    clip: float
-    epsilon: float
-
-    def apply(self, obs: np.ndarray) -> np.ndarray:
-        """Normalise observations exactly as ``VecNormalize.normalize_obs`` does."""
-        return np.clip((obs - self.mean) / np.sqrt(self.var + self.epsilon), -self.clip, self.clip)
-
-
-@dataclass
-class TrainedPolicy:
-    """A run's trained model with what export needs to know about it.
-
-    Attributes:
-        run_dir: the run folder.
-        which: ``"best"`` or ``"final"``.
-        model_path: the ``.zip`` loaded.
-        config: the run's resolved recipe.
-        model: the stable-baselines3 model (PPO or SAC), on the CPU.
-        algorithm: ``"ppo"`` or ``"sac"``.
-        action_spec: the action space in DeepRacer's terms.
-        observation: ``"camera"``, ``"stereo"`` or ``"lidar"``.
-        obs_norm: the observation normalisation, or None.
-    """
-
-    run_dir: Path
-    which: str
-    model_path: Path
-    config: AgentConfig
-    model: Any
-    algorithm: str
-    action_spec: ActionSpec
-    observation: str
-    obs_norm: ObsNorm | None
-
-    @property
-    def obs_shape(self) -> tuple[int, ...]:
-        """The observation shape without the batch axis."""
-        return tuple(int(d) for d in self.model.observation_space.shape)
-
-    @property
-    def discrete(self) -> bool:
-        """Whether the actions are a discrete list."""
-        return self.action_spec.kind == "discrete"
-
-    def normalize(self, obs: np.ndarray) -> np.ndarray:
-        """The observation as the policy sees it (VecNormalize applied when the run used it)."""
-        return self.obs_norm.apply(obs) if self.obs_norm is not None else obs
-
-    def act(self, obs: np.ndarray) -> Any:
-        """The deterministic action of one raw observation (the training evaluation's call)."""
-        action, _ = self.model.predict(self.normalize(obs[None]), deterministic=True)
-        return action[0]
 
 
 def load_trained_policy(run_dir: str | Path, which: str = "best") -> TrainedPolicy:
@@ -118,15 +47,14 @@ def load_trained_policy(run_dir: str | Path, which: str = "best") -> TrainedPoli
     Raises:
         ExportError: no such run, no model file, or an observation a car cannot sense.
     """
-    from racer.train.pipeline import load_run_config
-
     run = Path(run_dir)
     if which not in MODEL_FILES:
         raise ExportError(f"--model {which!r} is not valid: use 'best' or 'final'")
     if not run.is_dir():
         raise ExportError(f"run folder {run} not found; train one with 'racer train'")
     try:
-        cfg = load_run_config(run)
+        folder = RunFolder.open(run)
+        cfg = folder.config()
     except ConfigError as exc:
         raise ExportError(str(exc)) from None
     observation = cfg.env.observation
@@ -135,54 +63,10 @@ def load_trained_policy(run_dir: str | Path, which: str = "best") -> TrainedPoli
             f"{run}: a {observation!r} policy cannot run on a car (it reads privileged simulator "
             f"state); train with observation = one of {', '.join(CAR_OBSERVATIONS)} to export"
         )
-    path = run / MODEL_FILES[which]
-    if not path.is_file():
-        other = next(
-            (k for k in MODEL_FILES if k != which and (run / MODEL_FILES[k]).is_file()), None
-        )
-        hint = f"use --model {other}" if other else "train it first (racer train)"
-        raise ExportError(f"{run}: no {MODEL_FILES[which]} in the run folder; {hint}")
-
-    from stable_baselines3 import PPO, SAC
-
-    algo_cls = SAC if cfg.algorithm.name == "sac" else PPO
     try:
-        model = algo_cls.load(str(path), device="cpu")
-    except Exception as exc:  # sb3 raises many types for a damaged zip
-        raise ExportError(f"{path}: cannot load the model ({type(exc).__name__}: {exc})") from None
-    model.policy.set_training_mode(False)
-    obs_norm = _load_obs_norm(run / "vecnormalize.pkl")
-    return TrainedPolicy(
-        run_dir=run,
-        which=which,
-        model_path=path,
-        config=cfg,
-        model=model,
-        algorithm=cfg.algorithm.name,
-        action_spec=cfg.action_spec(),
-        observation=observation,
-        obs_norm=obs_norm,
-    )
-
-
-def _load_obs_norm(path: Path) -> ObsNorm | None:
-    """Read VecNormalize's statistics from the run's own ``vecnormalize.pkl`` (trusted)."""
-    if not path.is_file():
-        return None
-    try:
-        with path.open("rb") as f:
-            vn = pickle.load(f)  # noqa: S301 - the user's own run folder, written by racer train
-    except Exception as exc:
-        raise ExportError(f"{path}: cannot read the normalisation statistics ({exc})") from None
-    if not getattr(vn, "norm_obs", False):
-        return None
-    rms = vn.obs_rms
-    return ObsNorm(
-        mean=np.asarray(rms.mean, dtype=np.float64),
-        var=np.asarray(rms.var, dtype=np.float64),
-        clip=float(vn.clip_obs),
-        epsilon=float(vn.epsilon),
-    )
+        return folder.load_policy(which, config=cfg)
+    except ConfigError as exc:  # no such model file, or one that does not load
+        raise ExportError(str(exc)) from None
 
 
 class PolicyGraph(nn.Module):

@@ -11,7 +11,7 @@ A reward is DeepRacer's ``reward_function(params) -> float``. This package owns:
 * :mod:`racer.rewards.builtin`: racer's own rewards; :mod:`racer.rewards.check`: synthetic poses
   to try a reward before training.
 
-Imports racer.track, racer.errors and numpy only.
+Imports racer.track, racer.contract (the car's facts), racer.errors and numpy only.
 """
 
 from racer.rewards.params import (

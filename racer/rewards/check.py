@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from racer.contract.car import DT_S, FRONT_OFFSET_M, TRACK_WIDTH_M, WHEELBASE_M
 from racer.errors import RewardError
 from racer.rewards.params import DEEPRACER_KEYS, EXTRA_KEYS, ObjectInfo, ParamsBuilder, StepInputs
 from racer.rewards.plugin import REWARD_STUCK_EXIT_STATUS, RewardPlugin, set_hard_stop
@@ -45,10 +46,6 @@ __all__ = [
     "generate_runs",
 ]
 
-CONTROL_DT_S = 1.0 / 15.0  # DeepRacer camera rate: one step per frame
-WHEELBASE_M = 0.164  # 1/18-scale car (DESIGN.md, "The car and the world")
-AXLE_TRACK_M = 0.162  # distance between left and right wheels
-FRONT_POINT_M = 0.09  # DeepRacer's x, y sit about over the front axle, ahead of the centre
 SPEEDS_MPS = (0.5, 1.0, 2.0, 3.0, 4.0)  # DeepRacer's usual action-space speeds
 STEERING_DEG = (-30.0, -15.0, -5.0, 0.0, 5.0, 15.0, 30.0)
 NEAR_BORDER_MARGIN_M = 0.05  # keeps the outer wheels inside the border line on curves
@@ -243,9 +240,9 @@ def car_wheels(front_xy: np.ndarray, yaw_rad: float) -> np.ndarray:
     """
     fwd = np.array((math.cos(yaw_rad), math.sin(yaw_rad)))
     left = np.array((-fwd[1], fwd[0]))
-    centre = np.asarray(front_xy, dtype=np.float64) - FRONT_POINT_M * fwd
+    centre = np.asarray(front_xy, dtype=np.float64) - FRONT_OFFSET_M * fwd
     half_base = 0.5 * WHEELBASE_M * fwd
-    half_track = 0.5 * AXLE_TRACK_M * left
+    half_track = 0.5 * TRACK_WIDTH_M * left
     return np.stack(
         (
             centre + half_base + half_track,
@@ -310,7 +307,7 @@ def generate_runs(
             objects = _objects_near(track, start_s, length, closed)
         inputs: list[StepInputs] = []
         for k in range(steps):
-            travelled = speed * CONTROL_DT_S * k
+            travelled = speed * DT_S * k
             s = start_s - travelled if backwards else start_s + travelled
             s = s % length if closed else min(max(s, 0.0), length - 1e-6)
             if situation in ("on_line", "objects", "zigzag"):
@@ -346,7 +343,7 @@ def generate_runs(
                     steps=k + 1,
                     start_s=start_s,
                     prev_progress=0.0,
-                    sim_time_s=(k + 1) * CONTROL_DT_S,
+                    sim_time_s=(k + 1) * DT_S,
                     is_reversed=backwards,
                     objects=objects,
                 )
@@ -356,7 +353,7 @@ def generate_runs(
 
 def _near_border_frac(width_m: float) -> float:
     """Lateral offset (fraction of the width) near the border with every wheel still inside."""
-    inside_m = 0.5 * width_m - 0.5 * AXLE_TRACK_M - NEAR_BORDER_MARGIN_M
+    inside_m = 0.5 * width_m - 0.5 * TRACK_WIDTH_M - NEAR_BORDER_MARGIN_M
     return max(min(0.45, inside_m / width_m), 0.0)
 
 
@@ -439,7 +436,7 @@ def check_reward(
                     try:
                         value = fenced(params, step=inp.steps)
                     except RewardError as exc:
-                        if getattr(exc, "timed_out", False):
+                        if exc.timed_out:
                             raise
                         result.failures += 1
                         message = str(exc)

@@ -335,7 +335,7 @@ class RewardPlugin:
             "([env] reward_timeout_s in agent.toml, --timeout for `racer rewards check`)"
         )
         err = _reward_error(self, self._where(), line, cause, params, step)
-        err.timed_out = True  # type: ignore[attr-defined]
+        err.timed_out = True
         return err
 
     def _value_error(self, cause: str, params: Mapping[str, Any], step: int | None) -> RewardError:
@@ -554,15 +554,15 @@ def _reward_error(
         step = steps if isinstance(steps, int) and not isinstance(steps, bool) else None
     at_step = f" at step {step}" if step is not None else ""
     short = abbreviate_params(params)
-    err = RewardError(f"reward '{plugin.name}' ({where}) {cause}{at_step}; params: {short}")
-    err.timed_out = False  # type: ignore[attr-defined]
-    err.plugin = plugin.name  # type: ignore[attr-defined]
-    err.file = plugin.file  # type: ignore[attr-defined]
-    err.line = line  # type: ignore[attr-defined]
-    err.step = step  # type: ignore[attr-defined]
-    err.cause = cause  # type: ignore[attr-defined]
-    err.params = short  # type: ignore[attr-defined]
-    return err
+    return RewardError(
+        f"reward '{plugin.name}' ({where}) {cause}{at_step}; params: {short}",
+        plugin=plugin.name,
+        file=plugin.file,
+        line=line,
+        step=step,
+        cause=cause,
+        params=short,
+    )
 
 
 def abbreviate_params(params: Mapping[str, Any], digits: int = 3) -> str:

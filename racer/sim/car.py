@@ -33,15 +33,15 @@ import os
 import tempfile
 import threading
 
-from racer.sim.config import (
-    CAR_MASS_KG,
+from racer.contract.car import (
     CAR_WIDTH_M,
     MAX_STEERING_RAD,
     TRACK_WIDTH_M,
     WHEEL_RADIUS_M,
     WHEELBASE_M,
-    CarDynamicsConfig,
 )
+from racer.sim.config import CAR_MASS_KG, CarDynamicsConfig
+from racer.util.files import atomic_write_text
 
 BODY_LENGTH_M = 0.26  # chassis box length (bumper to bumper), m
 BODY_WIDTH_M = CAR_WIDTH_M  # chassis box width (outer tyre to outer tyre), m
@@ -132,10 +132,7 @@ def car_urdf_path() -> str:
             folder = os.path.join(tempfile.gettempdir(), f"racer-urdf-{os.getuid()}")
             os.makedirs(folder, exist_ok=True)
             path = os.path.join(folder, f"car-{abs(hash(text)) % 10**12}.urdf")
-            tmp = f"{path}.{os.getpid()}.tmp"
-            with open(tmp, "w") as f:
-                f.write(text)
-            os.replace(tmp, path)
+            atomic_write_text(path, text, fsync=False)  # a cache, rebuilt when missing
             _urdf_path = path
         return _urdf_path
 

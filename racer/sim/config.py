@@ -9,19 +9,43 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from racer.contract.car import (  # the car's facts (re-exported: racer.sim's users read them here)
+    CAMERA_HEIGHT_PX,
+    CAMERA_WIDTH_PX,
+    CAR_WIDTH_M,
+    CONTROL_HZ,
+    FRONT_OFFSET_M,
+    LIDAR_BEAMS,
+    LIDAR_FOV_DEG,
+    LIDAR_MAX_RANGE_M,
+    MAX_SPEED_MPS,
+    MAX_STEERING_RAD,
+    MIN_SPEED_MPS,
+    TRACK_WIDTH_M,
+    WHEEL_RADIUS_M,
+    WHEELBASE_M,
+)
 from racer.errors import ConfigError
 from racer.track.racing_line import CarLimits
 
-CONTROL_HZ = 15  # DeepRacer camera rate: one control step per camera frame
-WHEELBASE_M = 0.164  # front axle to rear axle, 1/18-scale DeepRacer
-TRACK_WIDTH_M = 0.162  # left wheel centre to right wheel centre
-WHEEL_RADIUS_M = 0.03  # DeepRacer tyre radius
-CAR_MASS_KG = 1.5  # DeepRacer with battery
-MAX_STEERING_RAD = math.radians(30.0)  # DeepRacer steering limit, +/-
-MIN_SPEED_MPS = 0.1  # slowest DeepRacer action speed
-MAX_SPEED_MPS = 4.0  # fastest DeepRacer action speed
-FRONT_OFFSET_M = 0.09  # DeepRacer's reported x, y: a point about over the front axle
-CAR_WIDTH_M = 0.19  # outer tyre to outer tyre: what must stay on the road
+__all__ = [
+    "CAR_MASS_KG",
+    "CAR_WIDTH_M",
+    "CONTROL_HZ",
+    "FRONT_OFFSET_M",
+    "MAX_SPEED_MPS",
+    "MAX_STEERING_RAD",
+    "MIN_SPEED_MPS",
+    "TRACK_WIDTH_M",
+    "WHEELBASE_M",
+    "WHEEL_RADIUS_M",
+    "CameraConfig",
+    "CarDynamicsConfig",
+    "LidarConfig",
+    "WorldConfig",
+]
+
+CAR_MASS_KG = 1.5  # DeepRacer with battery (the simulated body's mass)
 _NO_GRIP_LIMIT_MPS2 = 1000.0  # stands in for an infinite grip limit in the speed profile
 
 
@@ -35,9 +59,9 @@ class CameraConfig:
     images.
     """
 
-    width_px: int = 160
+    width_px: int = CAMERA_WIDTH_PX
     """Image width, pixels (DeepRacer: 160)."""
-    height_px: int = 120
+    height_px: int = CAMERA_HEIGHT_PX
     """Image height, pixels (DeepRacer: 120)."""
     forward_m: float = FRONT_OFFSET_M
     """Camera position ahead of the car centre, m."""
@@ -71,11 +95,11 @@ class LidarConfig:
     short range for racing; 2 m covers everything a car at 4 m/s must react to within a second.
     """
 
-    num_rays: int = 64
+    num_rays: int = LIDAR_BEAMS
     """Number of rays, spread evenly (end points included) over fov_deg."""
-    fov_deg: float = 300.0
+    fov_deg: float = LIDAR_FOV_DEG
     """Total angular span, degrees: +/-150 around the car's heading."""
-    max_range_m: float = 2.0
+    max_range_m: float = LIDAR_MAX_RANGE_M
     """Readings are clipped to this range; no hit reads exactly max_range_m, m."""
     height_m: float = 0.06
     """Height of the rays above the ground (mid-height of a car or box), m."""

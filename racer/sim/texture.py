@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import hashlib
 import os
-import struct
 import tempfile
 import threading
-import zlib
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
+
+from racer.track import Track
+from racer.util.files import atomic_write_bytes
+from racer.util.images import GRAY_WEIGHTS, encode_png, to_gray
 
 FLOOR_RGB = (150, 160, 140)  # plain floor: mid-light grey-green
 ROAD_RGB = (45, 45, 50)  # dark road surface
@@ -29,7 +30,7 @@ BORDER_LINE_M = 0.05  # white line width, painted inside the road edge, m
 CENTER_LINE_M = 0.04  # yellow centre line width, m
 DASH_ON_M = 0.15  # painted length of a centre-line dash, m
 DASH_OFF_M = 0.15  # gap between dashes, m
-LUMA = (0.299, 0.587, 0.114)  # ITU-R BT.601 RGB -> gray weights
+LUMA = GRAY_WEIGHTS  # ITU-R BT.601 RGB -> gray weights
 MAX_TEXTURE_PX = 64_000_000  # ~5 bytes a texel (RGB, gray, padded copy): ~320 MB, a 40 m square
 _CACHE_SIZE = 8  # textures kept per process
 
@@ -37,14 +38,16 @@ _CACHE_SIZE = 8  # textures kept per process
 def rgb_to_gray(rgb: np.ndarray) -> np.ndarray:
     """Converts RGB uint8 (..., 3) to gray uint8 (...) with the BT.601 luma weights.
 
+    The one conversion of the stack (:func:`racer.util.images.to_gray`), shared with the car's
+    preprocessing.
+
     Args:
         rgb: Array whose last axis holds R, G, B (extra channels such as alpha are ignored).
 
     Returns:
         The rounded gray levels, uint8.
     """
-    f = rgb[..., 0] * LUMA[0] + rgb[..., 1] * LUMA[1] + rgb[..., 2] * LUMA[2]
-    return np.rint(f).astype(np.uint8)
+    return to_gray(rgb, LUMA)
 
 
 def gray_of(rgb: tuple[int, int, int]) -> int:
@@ -111,38 +114,17 @@ class FloorTexture:
                 folder = os.path.join(tempfile.gettempdir(), f"racer-textures-{os.getuid()}")
                 os.makedirs(folder, exist_ok=True)
                 path = os.path.join(folder, f"floor-{self.key}.png")
-                if not os.path.exists(path):
-                    tmp = f"{path}.{os.getpid()}.{threading.get_ident()}.tmp"
-                    _write_png(tmp, self.rgb[::-1])
-                    os.replace(tmp, path)
+                if not os.path.exists(path):  # a cache: no fsync
+                    atomic_write_bytes(path, encode_png(self.rgb[::-1], 1), fsync=False)
                 self._png_path = path
             return self._png_path
-
-
-def _write_png(path: str, rgb: np.ndarray) -> None:
-    """Writes an (H, W, 3) uint8 image as an 8-bit RGB PNG (stdlib zlib, no imaging library)."""
-    h, w, _ = rgb.shape
-    rows = np.empty((h, 1 + 3 * w), dtype=np.uint8)
-    rows[:, 0] = 0  # filter type: none
-    rows[:, 1:] = np.ascontiguousarray(rgb).reshape(h, 3 * w)
-
-    def chunk(tag: bytes, data: bytes) -> bytes:
-        crc = zlib.crc32(tag + data) & 0xFFFFFFFF
-        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", crc)
-
-    header = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)
-    with open(path, "wb") as f:
-        f.write(b"\x89PNG\r\n\x1a\n")
-        f.write(chunk(b"IHDR", header))
-        f.write(chunk(b"IDAT", zlib.compress(rows.tobytes(), 1)))
-        f.write(chunk(b"IEND", b""))
 
 
 _cache: OrderedDict[str, FloorTexture] = OrderedDict()
 _cache_lock = threading.Lock()
 
 
-def _track_key(track: Any, m_per_px: float, margin_m: float) -> str:
+def _track_key(track: Track, m_per_px: float, margin_m: float) -> str:
     h = hashlib.sha1()
     for name in ("center", "left", "right"):
         h.update(np.ascontiguousarray(getattr(track, name), dtype=np.float64).tobytes())
@@ -150,7 +132,7 @@ def _track_key(track: Any, m_per_px: float, margin_m: float) -> str:
     return h.hexdigest()[:20]
 
 
-def floor_texture(track: Any, m_per_px: float = 0.005, margin_m: float = 1.0) -> FloorTexture:
+def floor_texture(track: Track, m_per_px: float = 0.005, margin_m: float = 1.0) -> FloorTexture:
     """Returns the painted floor texture of a track, building it on first use (cached).
 
     Args:
@@ -176,7 +158,7 @@ def floor_texture(track: Any, m_per_px: float = 0.005, margin_m: float = 1.0) ->
     return tex
 
 
-def _build(track: Any, res: float, margin_m: float, key: str) -> FloorTexture:
+def _build(track: Track, res: float, margin_m: float, key: str) -> FloorTexture:
     left = np.asarray(track.left, dtype=np.float64)
     right = np.asarray(track.right, dtype=np.float64)
     center = np.asarray(track.center, dtype=np.float64)

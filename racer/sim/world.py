@@ -1,8 +1,10 @@
 """The simulated world: one PyBullet client holding a track's painted floor, the car, boxes and
-bot cars, with the car's sensors (front camera, stereo pair, lidar) and two human views.
+bot cars, with the car's sensors (front camera, stereo pair, lidar).
 
 Each :class:`World` owns its own ``BulletClient`` in DIRECT mode and never touches PyBullet's
-global client, so many worlds run side by side in one process.
+global client, so many worlds run side by side in one process. The views for people (chase
+camera, top-down map) and PyBullet's reference render of the front camera live in
+:mod:`racer.sim.views`; ``World`` keeps thin methods that call them.
 """
 
 from __future__ import annotations
@@ -34,13 +36,12 @@ from racer.sim.config import (
     MAX_STEERING_RAD,
     WorldConfig,
 )
-from racer.sim.texture import FLOOR_RGB, FloorTexture, floor_texture, rgb_to_gray
+from racer.sim.texture import FloorTexture, floor_texture, rgb_to_gray
+from racer.track import Track
 
 GROUP_CAR = 2  # collision group of the ego car (rays and other cars' rays skip it)
 GROUP_OBJECT = 4  # collision group of boxes and bot cars (what the lidar sees)
 CONTACT_REACH_M = 1.0  # objects nearer than this (plus travel) are checked at every substep, m
-FLOOR_TILE_M = 0.5  # PyBullet floor mesh tile (keeps TinyRenderer's texture mapping exact), m
-FLOOR_SKIRT_M = 60.0  # plain floor beyond the texture in PyBullet's views, m
 BOX_RGBA = (0.85, 0.55, 0.2, 1.0)  # obstacle boxes: cardboard orange
 BOT_RGBA = (0.8, 0.1, 0.1, 1.0)  # bot cars: red
 HIDDEN_XYZ = (0.0, 0.0, -50.0)  # where the ego car waits while its own camera renders, m
@@ -130,9 +131,9 @@ class World:
     The car starts at rest on the first waypoint, facing along the track.
     """
 
-    def __init__(self, track: Any, config: WorldConfig | None = None) -> None:
+    def __init__(self, track: Track, config: WorldConfig | None = None) -> None:
         self._bc: BulletClient | None = None
-        self.track = track
+        self.track: Track = track
         self.config = config if config is not None else WorldConfig()
         cfg = self.config
         with quiet_fds():
@@ -148,7 +149,7 @@ class World:
         )
         self._cam = FloorCamera(cfg.camera, self.texture, 0.0)
         self._stereo: tuple[FloorCamera, FloorCamera] | None = None
-        self._floor_body: int | None = None
+        self._floor_body: int | None = None  # the floor mesh, made by racer.sim.views on demand
         self._objects: dict[int, _Object] = {}
         self._box_shapes: dict[tuple[float, float, float], tuple[int, int]] = {}
         self._next_id = 0
@@ -418,23 +419,18 @@ class World:
 
     # ------------------------------------------------------------------ human views
 
+    # The views for people and the reference render live in racer.sim.views, imported on first
+    # use: the agent's sensors never load it.
+
     def render_chase(self, width: int = 320, height: int = 240) -> np.ndarray:
         """A view from behind and above the car (PyBullet's TinyRenderer), for people.
 
         Returns:
             (height, width, 3) uint8 RGB.
         """
-        self._ensure_floor()
-        self._sync_car(steering=True)
-        m = self._model
-        c, s = math.cos(m.yaw_rad), math.sin(m.yaw_rad)
-        eye = [m.x_m - 0.8 * c, m.y_m - 0.8 * s, 0.45]
-        target = [m.x_m + 0.6 * c, m.y_m + 0.6 * s, 0.0]
-        cid = self._cid
-        view = p.computeViewMatrix(eye, target, [0, 0, 1], physicsClientId=cid)
-        proj = p.computeProjectionMatrixFOV(60, width / height, 0.05, 60, physicsClientId=cid)
-        rgba = self._render(width, height, view, proj, flat=False)[0]
-        return np.ascontiguousarray(rgba[..., :3])
+        from racer.sim import views
+
+        return views.render_chase(self, width, height)
 
     def render_topdown(self, width: int = 400, height: int = 400) -> np.ndarray:
         """The whole track from above with the car and objects drawn on it, for people.
@@ -442,52 +438,9 @@ class World:
         Returns:
             (height, width, 3) uint8 RGB; north (+y) is up.
         """
-        tex = self.texture
-        th, tw = tex.rgb.shape[:2]
-        scale = max(tw / width, th / height)  # texels per output pixel
-        cx = tex.x0_m + tw * tex.m_per_px / 2
-        cy = tex.y0_m + th * tex.m_per_px / 2
-        mpp = scale * tex.m_per_px  # metres per output pixel
-        xs = cx + (np.arange(width) + 0.5 - width / 2) * mpp
-        ys = cy - (np.arange(height) + 0.5 - height / 2) * mpp
-        ix = np.floor((xs - tex.x0_m) / tex.m_per_px).astype(np.intp)
-        iy = np.floor((ys - tex.y0_m) / tex.m_per_px).astype(np.intp)
-        okx = (ix >= 0) & (ix < tw)
-        oky = (iy >= 0) & (iy < th)
-        img = np.empty((height, width, 3), dtype=np.uint8)
-        img[...] = FLOOR_RGB
-        sub = tex.rgb[iy[oky]][:, ix[okx]]
-        img[np.ix_(oky, okx)] = sub
+        from racer.sim import views
 
-        def to_px(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-            return (x - cx) / mpp + width / 2, (cy - y) / mpp + height / 2
-
-        def draw(x: float, y: float, yaw: float, length: float, wid: float, rgb: tuple) -> None:
-            hl, hw = max(length / 2, 1.5 * mpp), max(wid / 2, 1.5 * mpp)
-            cs, sn = math.cos(yaw), math.sin(yaw)
-            corners = np.array([(hl, hw), (hl, -hw), (-hl, -hw), (-hl, hw)])
-            wx = x + corners[:, 0] * cs - corners[:, 1] * sn
-            wy = y + corners[:, 0] * sn + corners[:, 1] * cs
-            px, py = to_px(wx, wy)
-            _fill_convex(img, px, py, rgb)
-
-        for o in self._objects.values():
-            rgb = tuple(int(255 * v) for v in (BOX_RGBA if o.kind == "box" else BOT_RGBA)[:3])
-            draw(o.x_m, o.y_m, o.yaw_rad, o.size_m[0], o.size_m[1], rgb)
-        m = self._model
-        draw(m.x_m, m.y_m, m.yaw_rad, BODY_LENGTH_M, BODY_WIDTH_M, (30, 80, 220))
-        # Nose marker: a small white square at the front point.
-        draw(
-            m.x_m + FRONT_OFFSET_M * math.cos(m.yaw_rad),
-            m.y_m + FRONT_OFFSET_M * math.sin(m.yaw_rad),
-            m.yaw_rad,
-            0.06,
-            0.06,
-            (255, 255, 255),
-        )
-        return img
-
-    # ------------------------------------------------------------------ reference render
+        return views.render_topdown(self, width, height)
 
     def camera_reference(self, lateral_m: float = 0.0, flat: bool = True) -> np.ndarray:
         """The front camera rendered by PyBullet's TinyRenderer (slow; for tests and benchmarks).
@@ -499,11 +452,9 @@ class World:
         Returns:
             (H, W) uint8 gray, the same pose and intrinsics as :meth:`camera`.
         """
-        self._ensure_floor()
-        cfg = self.config.camera
-        view, proj = self._camera_matrices(lateral_m)
-        rgba = self._render_without_car(cfg.width_px, cfg.height_px, view, proj, flat=flat)[0]
-        return rgb_to_gray(rgba)
+        from racer.sim import views
+
+        return views.camera_reference(self, lateral_m, flat)
 
     # ------------------------------------------------------------------ internals
 
@@ -674,91 +625,3 @@ class World:
         mask = np.isin(seg, bodies)
         if mask.any():
             img[mask] = rgb_to_gray(rgba[mask])
-
-    def _ensure_floor(self) -> None:
-        """Creates the textured floor mesh in PyBullet (only the human and reference views
-        need it; the fast camera samples the texture directly)."""
-        if self._floor_body is not None:
-            return
-        tex = self.texture
-        cid = self._cid
-        verts, idx, uvs = _floor_mesh(tex)
-        vis = p.createVisualShape(
-            p.GEOM_MESH,
-            vertices=verts,
-            indices=idx,
-            uvs=uvs,
-            normals=[[0.0, 0.0, 1.0]] * len(verts),
-            physicsClientId=cid,
-        )
-        self._floor_body = p.createMultiBody(0, -1, vis, physicsClientId=cid)
-        tid = p.loadTexture(tex.png_path(), physicsClientId=cid)
-        p.changeVisualShape(
-            self._floor_body, -1, textureUniqueId=tid, rgbaColor=[1, 1, 1, 1], physicsClientId=cid
-        )
-
-
-def _floor_mesh(tex: FloorTexture) -> tuple[list[list[float]], list[int], list[list[float]]]:
-    """A tiled floor quad carrying the texture (u along +x, v along +y), plus a plain skirt.
-
-    Tiles keep TinyRenderer's screen-space texture interpolation close to exact; the skirt
-    samples the texture's edge texels (plain floor) out to the horizon.
-    """
-    w_m, h_m = tex.width_m, tex.height_m
-    nx = max(1, math.ceil(w_m / FLOOR_TILE_M))
-    ny = max(1, math.ceil(h_m / FLOOR_TILE_M))
-    us = np.linspace(0.0, 1.0, nx + 1)
-    vs = np.linspace(0.0, 1.0, ny + 1)
-    uu, vv = np.meshgrid(us, vs)
-    xs = tex.x0_m + uu * w_m
-    ys = tex.y0_m + vv * h_m
-    verts = np.stack([xs.ravel(), ys.ravel(), np.zeros(xs.size)], axis=1).tolist()
-    uvs = np.stack([uu.ravel(), vv.ravel()], axis=1).tolist()
-    idx: list[int] = []
-    row = nx + 1
-    for j in range(ny):
-        for i in range(nx):
-            a = j * row + i
-            idx += [a, a + 1, a + row + 1, a, a + row + 1, a + row]
-    # Skirt: four trapezoids from the texture's edge out to FLOOR_SKIRT_M, sampling edge texels.
-    e = 0.5 / max(tex.rgb.shape[:2])
-    x0, y0, x1, y1 = tex.x0_m, tex.y0_m, tex.x0_m + w_m, tex.y0_m + h_m
-    d = FLOOR_SKIRT_M
-    inner = [(x0, y0), (x1, y0), (x1, y1), (x0, y1)]
-    outer = [(x0 - d, y0 - d), (x1 + d, y0 - d), (x1 + d, y1 + d), (x0 - d, y1 + d)]
-    uv_edge = [(e, e), (1 - e, e), (1 - e, 1 - e), (e, 1 - e)]
-    for k in range(4):
-        k2 = (k + 1) % 4
-        base = len(verts)
-        for pt, uv in ((inner[k], uv_edge[k]), (inner[k2], uv_edge[k2])):
-            verts.append([pt[0], pt[1], 0.0])
-            uvs.append(list(uv))
-        for pt, uv in ((outer[k2], uv_edge[k2]), (outer[k], uv_edge[k])):
-            verts.append([pt[0], pt[1], 0.0])
-            uvs.append(list(uv))
-        # inner k, inner k2, outer k2, outer k: counter-clockwise seen from above (outer ring).
-        idx += [base, base + 3, base + 2, base, base + 2, base + 1]
-    return verts, idx, uvs
-
-
-def _fill_convex(img: np.ndarray, px: np.ndarray, py: np.ndarray, rgb: tuple) -> None:
-    """Fills a convex polygon given in pixel coordinates (x right, y down) on img."""
-    h, w = img.shape[:2]
-    x0 = max(int(math.floor(px.min())), 0)
-    x1 = min(int(math.ceil(px.max())) + 1, w)
-    y0 = max(int(math.floor(py.min())), 0)
-    y1 = min(int(math.ceil(py.max())) + 1, h)
-    if x1 <= x0 or y1 <= y0:
-        return
-    gx = np.arange(x0, x1) + 0.5
-    gy = (np.arange(y0, y1) + 0.5)[:, None]
-    inside = np.ones((y1 - y0, x1 - x0), dtype=bool)
-    n = len(px)
-    signs = []
-    for k in range(n):
-        ax, ay, bx, by = px[k], py[k], px[(k + 1) % n], py[(k + 1) % n]
-        signs.append((bx - ax) * (gy - ay) - (by - ay) * (gx - ax))
-    pos = np.all([s >= 0 for s in signs], axis=0)
-    neg = np.all([s <= 0 for s in signs], axis=0)
-    inside &= pos | neg
-    img[y0:y1, x0:x1][inside] = rgb

@@ -33,7 +33,6 @@ import hashlib
 import io
 import math
 import os
-import tempfile
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -44,8 +43,10 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from racer.contract.car import CAR_WIDTH_M, MAX_SPEED_MPS, MAX_STEERING_RAD, WHEELBASE_M
 from racer.errors import ConfigError, TrackError
 from racer.track.geometry import Track
+from racer.util.files import atomic_write_text
 
 FloatArray = NDArray[np.float64]
 
@@ -81,12 +82,12 @@ class CarLimits:
         ConfigError: A limit that is not finite and positive.
     """
 
-    top_speed_mps: float = 4.0
+    top_speed_mps: float = MAX_SPEED_MPS
     lateral_accel_mps2: float = 9.0
     accel_mps2: float = 6.0
     brake_mps2: float = 8.0
-    max_curvature_per_m: float = math.tan(math.radians(30.0)) / 0.164
-    car_width_m: float = 0.19
+    max_curvature_per_m: float = math.tan(MAX_STEERING_RAD) / WHEELBASE_M
+    car_width_m: float = CAR_WIDTH_M
 
     def __post_init__(self) -> None:
         for name in self.__dataclass_fields__:
@@ -307,20 +308,12 @@ class RacingLine:
             The path written.
         """
         out = Path(path)
-        out.parent.mkdir(parents=True, exist_ok=True)
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
         writer.writerow(_CSV_HEADER)
         rows = np.column_stack((self.s_m, self.xy, self.speed_mps))
         writer.writerows([f"{v:.6f}" for v in row] for row in rows)
-        fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(buf.getvalue())
-            os.replace(tmp, out)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write_text(out, buf.getvalue())
         return out
 
 

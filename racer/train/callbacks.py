@@ -4,13 +4,15 @@
   CSV, the live progress bar, and stopping on a reward plugin failure.
 - :class:`SimtraceCallback`: DeepRacer's per-step simtrace CSV, one file per worker.
 - :class:`CheckpointCallback`: atomic checkpoints every K steps, keeping the newest few.
-- :class:`EvalCallback`: periodic deterministic laps; the best model by laps, then progress.
+- :class:`EvalCallback`: periodic deterministic laps; the best model by laps, then the ranking
+  rule (:func:`evaluation_key`, :mod:`racer.env.ranking`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import csv
+import math
 import time
 from collections import deque
 from collections.abc import Callable
@@ -21,9 +23,11 @@ from typing import Any, TextIO
 import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
 
+from racer.env.ranking import RaceScore, ranking_key
 from racer.errors import RewardError
 from racer.train.checkpoint import save_checkpoint
 from racer.train.io import atomic_write, writing
+from racer.train.run_folder import BEST_MODEL, BEST_TRAJECTORIES, EVAL_CSV, SIMTRACE_FILE
 from racer.train.wrappers import TRACE_FIELDS
 
 #: DeepRacer's simtrace header, in DeepRacer's column order.
@@ -218,7 +222,7 @@ class SimtraceCallback(BaseCallback):
         self.folder.mkdir(parents=True, exist_ok=True)
         n = self.training_env.num_envs
         for i in range(n):
-            path = self.folder / f"worker-{i}.csv"
+            path = self.folder / SIMTRACE_FILE.format(i=i)
             new = not path.exists() or path.stat().st_size == 0
             with writing(path):
                 fh = open(path, "a", newline="", buffering=1 << 16)  # noqa: SIM115 - kept open
@@ -352,10 +356,44 @@ class EvalResult:
     def mean_lap_time_s(self) -> float:
         return float(np.mean(self.lap_times_s)) if self.lap_times_s else float("nan")
 
-    def key(self) -> tuple[int, float, float]:
-        """Ranking: laps completed, then mean progress, then faster laps."""
-        t = self.mean_lap_time_s
-        return (self.laps, round(self.mean_progress, 3), -t if np.isfinite(t) else -1e9)
+    def key(self) -> tuple[float, ...]:
+        """Ranking, lower is better (:func:`evaluation_key`)."""
+        return evaluation_key(self.laps, self.episodes, self.mean_progress, self.mean_lap_time_s)
+
+
+def evaluation_key(
+    laps: int, episodes: int, mean_progress: float, mean_lap_time_s: float
+) -> tuple[float, ...]:
+    """The ranking of training evaluations (the best model), lower is better.
+
+    Laps completed first (more is better), then the ranking rule of every result
+    (:func:`racer.env.ranking.ranking_key`: all laps complete by the mean lap time, otherwise by
+    the mean progress), then the mean time of the laps driven (faster is better).
+
+    Why laps come first here and not in the evaluator or on the leaderboard: a training
+    evaluation is ``episodes`` separate one-lap drives from spread start points, and its mean
+    progress is not a completion of consecutive laps; one more lap completed from one more start
+    point counts for more than a further reach on average (``[100, 100, 0, 0]`` beats
+    ``[100, 90, 90, 90]``). A leaderboard trial is one drive of consecutive laps, whose completion
+    already orders it by laps driven.
+
+    Args:
+        laps: episodes that completed their lap.
+        episodes: episodes driven.
+        mean_progress: mean progress over the episodes, percent (rounded to 3 decimals here).
+        mean_lap_time_s: mean time of the completed laps, s; NaN without one.
+
+    Returns:
+        The sort key.
+    """
+    lap_s = float(mean_lap_time_s) if np.isfinite(mean_lap_time_s) else math.inf
+    complete = laps >= episodes
+    score = RaceScore(
+        complete=complete,
+        average_lap_s=lap_s if complete and math.isfinite(lap_s) else None,
+        completion_percentage=round(mean_progress, 3),
+    )
+    return (-laps, *ranking_key(score), lap_s)
 
 
 def evaluate_policy_laps(
@@ -432,9 +470,9 @@ class EvalCallback(BaseCallback):
         self.normalize = normalize
         self.stop_after_laps = stop_after_laps
         self.on_result = on_result
-        self.best: tuple[int, float, float] | None = None
+        self.best: tuple[float, ...] | None = None  # evaluation_key() of the best so far
         self._next = 0
-        self.csv_path = run_dir / "eval.csv"
+        self.csv_path = run_dir / EVAL_CSV
 
     def _on_training_start(self) -> None:
         self._next = (self.num_timesteps // self.every_steps + 1) * self.every_steps
@@ -467,14 +505,14 @@ class EvalCallback(BaseCallback):
         result = evaluate_policy_laps(
             self.model, self.env, self.episodes, self.normalize, steps=self.num_timesteps
         )
-        is_best = self.best is None or result.key() > self.best
+        is_best = self.best is None or result.key() < self.best
         if is_best:
             self.stale = 0
-        elif self.best is not None and self.best[0] >= result.episodes:
+        elif self.best is not None and -self.best[0] >= result.episodes:  # key[0]: -laps
             self.stale += 1  # a best with every lap complete exists and this one did not beat it
         if is_best:
             self.best = result.key()
-            atomic_write(self.run_dir / "best_model.zip", lambda tmp: self.model.save(tmp))
+            atomic_write(self.run_dir / BEST_MODEL, lambda tmp: self.model.save(tmp))
 
             def write_trajectories(tmp: Path) -> None:
                 with open(tmp, "wb") as fh:
@@ -484,7 +522,7 @@ class EvalCallback(BaseCallback):
                         lap_time_s=np.asarray(result.episode_lap_times_s, dtype=np.float64),
                     )
 
-            atomic_write(self.run_dir / "best_trajectories.npz", write_trajectories)
+            atomic_write(self.run_dir / BEST_TRAJECTORIES, write_trajectories)
         with writing(self.csv_path), open(self.csv_path, "a", newline="") as fh:
             csv.writer(fh).writerow(
                 [
@@ -504,20 +542,18 @@ class EvalCallback(BaseCallback):
         return result
 
 
-def _best_from_csv(path: Path) -> tuple[int, float, float] | None:
+def _best_from_csv(path: Path) -> tuple[float, ...] | None:
     best = None
     with open(path, newline="") as fh:
         for row in csv.DictReader(fh):
             try:
                 t = float(row["mean_lap_time_s"]) if row["mean_lap_time_s"] else float("nan")
-                key = (
-                    int(row["laps"]),
-                    float(row["mean_progress"]),
-                    -t if np.isfinite(t) else -1e9,
+                key = evaluation_key(
+                    int(row["laps"]), int(row["episodes"]), float(row["mean_progress"]), t
                 )
             except (KeyError, TypeError, ValueError):
                 continue  # a hand-edited or half-written row
-            if best is None or key > best:
+            if best is None or key < best:
                 best = key
     return best
 

@@ -41,13 +41,11 @@ import torch
 
 from racer.errors import ConfigError
 from racer.train.io import atomic_link, atomic_write, atomic_write_json, writing
+from racer.train.run_folder import BEST_MODEL, BEST_TRAJECTORIES, EVAL_CSV, METRICS_CSV, RunFolder
 
 LATEST = "latest.json"
-METRICS = "metrics.csv"
-EVAL = "eval.csv"
-SIMTRACE_GLOB = "simtrace/worker-*.csv"
 #: The run's best-model files: each checkpoint keeps the version of its moment.
-BEST_FILES = ("best_model.zip", "best_trajectories.npz")
+BEST_FILES = (BEST_MODEL, BEST_TRAJECTORIES)
 BEST_SUFFIX = ".keep"  # step-N.best_model.zip.keep: not a step-*.zip checkpoint itself
 _NAME = re.compile(r"step-(\d+)")
 
@@ -57,8 +55,7 @@ Warn = Callable[[str], None]
 def log_sizes(run_dir: Path) -> dict[str, int]:
     """Byte size of each log of a run, by path relative to the run folder."""
     sizes: dict[str, int] = {}
-    paths = [run_dir / METRICS, run_dir / EVAL, *sorted(run_dir.glob(SIMTRACE_GLOB))]
-    for p in paths:
+    for p in RunFolder(run_dir).log_files():
         with contextlib.suppress(OSError):
             sizes[p.relative_to(run_dir).as_posix()] = p.stat().st_size
     return sizes
@@ -366,12 +363,12 @@ def rewind_run(run_dir: Path, ckpt: dict[str, Any]) -> dict[str, int]:
     removed: dict[str, int] = {}
     logs = meta.get("logs")
     if not isinstance(logs, dict):  # a checkpoint written before logs were recorded
-        for name in (METRICS, EVAL):
+        for name in (METRICS_CSV, EVAL_CSV):
             n = _cut_by_steps(run_dir / name, int(ckpt["steps"]))
             if n:
                 removed[name] = n
         return removed
-    for path in [run_dir / METRICS, run_dir / EVAL, *sorted(run_dir.glob(SIMTRACE_GLOB))]:
+    for path in RunFolder(run_dir).log_files():
         rel = path.relative_to(run_dir).as_posix()
         if not path.is_file():
             continue

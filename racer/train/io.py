@@ -1,137 +1,57 @@
-"""Atomic file writes, disk-full errors and stale temporary files.
+"""Disk-full errors, atomic writes and stale temporary files of run folders and exports.
 
-A crash never leaves a half-written checkpoint or CSV header: every file is written to a
-temporary name beside it (``.NAME.XXXXXXXX.tmp``) and renamed over it. A full disk while writing
-becomes one :class:`DiskFullError` line naming the path; a process killed mid-write leaves its
-temporary behind, which :func:`clean_stale_temps` removes later (only racer's own pattern, only
-this user's, only once its writer is gone).
+A crash never leaves a half-written checkpoint or CSV header: every file is written with
+:mod:`racer.util.files` (a temporary beside it, ``.NAME.XXXXXXXX.tmp``, renamed over it; a full
+disk becomes one :class:`DiskFullError` line naming the path), re-exported here for the training
+code. A process killed mid-write leaves its temporary behind, which :func:`clean_stale_temps`
+removes later (only racer's own pattern, only this user's, only once its writer is gone).
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
-import json
 import os
-import re
 import shutil
 import socket
-import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-from racer.errors import RacerError
+from racer.util.files import (
+    DISK_FULL_ERRNOS,
+    DiskFullError,
+    atomic_link,
+    atomic_write,
+    atomic_write_bytes,
+    atomic_write_json,
+    atomic_write_text,
+    is_disk_full,
+    temp_pattern,
+    writing,
+)
 
-#: errno values that mean "the disk (or this user's quota) is full".
-DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
-#: ``tempfile.mkstemp`` / ``mkdtemp`` random part: 8 characters of this alphabet.
-_TEMP_RANDOM = r"[a-z0-9_]{8}"
+__all__ = [
+    "DISK_FULL_ERRNOS",
+    "OWNER_FILE",
+    "STALE_TEMP_AGE_S",
+    "DiskFullError",
+    "atomic_link",
+    "atomic_write",
+    "atomic_write_bytes",
+    "atomic_write_json",
+    "atomic_write_text",
+    "clean_stale_temps",
+    "is_disk_full",
+    "mark_owner",
+    "temp_pattern",
+    "writing",
+]
+
 #: A temporary file or folder left by a killed writer is removed once it is this old (by the
 #: newest modification inside it): a live export writes well within it.
 STALE_TEMP_AGE_S = 300.0
 #: File inside a temporary folder naming the process that owns it (``host pid``).
 OWNER_FILE = ".racer-owner"
-
-
-class DiskFullError(RacerError):
-    """The disk (or the user's quota) filled up while racer was writing ``path``."""
-
-    def __init__(self, path: Path | str, detail: str = "") -> None:
-        self.path = Path(path)
-        message = f"{path}: no space left on device"
-        super().__init__(message + (f"; {detail}" if detail else ""))
-
-
-def is_disk_full(exc: BaseException) -> bool:
-    """Whether ``exc`` (or what it wraps) says the disk is full.
-
-    Libraries that write through C++ (ONNX, OpenVINO, torch) wrap the OS error in their own
-    exception types, so their message is consulted too.
-    """
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if isinstance(current, OSError) and current.errno in DISK_FULL_ERRNOS:
-            return True
-        if "no space left on device" in str(current).lower():
-            return True
-        current = current.__cause__ or current.__context__
-    return False
-
-
-@contextlib.contextmanager
-def writing(path: Path) -> Iterator[None]:
-    """Turn a full disk while writing ``path`` into a one-line :class:`DiskFullError`."""
-    try:
-        yield
-    except DiskFullError:
-        raise
-    except Exception as exc:
-        if is_disk_full(exc):
-            raise DiskFullError(path) from None
-        raise
-
-
-def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """Call ``write(tmp)`` on a temporary file beside ``path``, fsync it, then rename over ``path``.
-
-    Raises:
-        DiskFullError: the disk filled up; ``path`` is unchanged and the temporary is removed.
-    """
-    with writing(path):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        os.close(fd)
-        tmp = Path(tmp_name)
-        try:
-            write(tmp)
-            with open(tmp, "rb+") as fh:
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        finally:
-            if tmp.exists():
-                tmp.unlink()
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write text atomically."""
-
-    def write(tmp: Path) -> None:
-        tmp.write_text(text)
-
-    atomic_write(path, write)
-
-
-def atomic_write_json(path: Path, data: Any) -> None:
-    """Write JSON atomically."""
-    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
-
-
-def atomic_link(src: Path, dest: Path) -> None:
-    """Make ``dest`` a hard link to ``src`` (a copy where links are impossible), atomically."""
-    with writing(dest):
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
-        os.close(fd)
-        tmp = Path(tmp_name)
-        try:
-            tmp.unlink()
-            try:
-                os.link(src, tmp)
-            except OSError:
-                shutil.copyfile(src, tmp)
-            os.replace(tmp, dest)
-        finally:
-            if tmp.exists() or tmp.is_symlink():
-                tmp.unlink()
-
-
-def temp_pattern(name: str | None = None) -> re.Pattern[str]:
-    """The exact name of racer's temporaries for ``name`` (any name when None)."""
-    stem = re.escape(name) if name is not None else r".+"
-    return re.compile(rf"\.{stem}\.{_TEMP_RANDOM}\.tmp")
 
 
 def mark_owner(folder: Path) -> None:

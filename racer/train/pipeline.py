@@ -1,17 +1,7 @@
 """The training pipeline: recipe -> vectorised RaceEnvs -> PPO/SAC -> run folder.
 
-Run folder (``runs/<agent>-<time>`` by default)::
-
-    config.toml          the resolved recipe (CLI overrides applied); resume reads it
-    reward.py            a copy of the reward file (when the reward is a file)
-    model_metadata.json  DeepRacer's format: action space, sensor, network, algorithm
-    checkpoints/         atomic checkpoints (see racer.train.checkpoint)
-    best_model.zip       best deterministic evaluation so far (laps, then progress)
-    final_model.zip      the model at the end of the budget (or at Ctrl-C)
-    metrics.csv          one row per iteration: return, progress, completion, steps/s
-    eval.csv             one row per evaluation
-    simtrace/            DeepRacer simtrace CSV per worker
-    tensorboard/         TensorBoard event files
+The run folder (``runs/<agent>-<time>`` by default) is written through
+:class:`racer.train.run_folder.RunFolder`, which holds its layout.
 """
 
 from __future__ import annotations
@@ -25,6 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from racer.contract.observations import DEEPRACER_SENSORS, IMAGE_OBSERVATIONS
 from racer.env import RaceEnv
 from racer.errors import ConfigError, RacerError
 from racer.rewards.plugin import set_hard_stop
@@ -44,10 +35,8 @@ from racer.train.checkpoint import (
 from racer.train.config import (
     AgentConfig,
     check_batch,
-    config_from_dict,
     device_problem,
     dump_toml,
-    read_toml,
 )
 from racer.train.io import (
     DiskFullError,
@@ -58,15 +47,10 @@ from racer.train.io import (
     is_disk_full,
     writing,
 )
+from racer.train.run_folder import REWARD, RunFolder
 from racer.train.wrappers import GuardedSubprocVecEnv, TrainingWrapper
 
-IMAGE_OBSERVATIONS = ("camera", "stereo")
-SENSORS = {
-    "camera": ["FRONT_FACING_CAMERA"],
-    "stereo": ["STEREO_CAMERAS"],
-    "lidar": ["FRONT_FACING_CAMERA", "LIDAR"],
-    "state": ["STATE"],
-}
+SENSORS = DEEPRACER_SENSORS  # model_metadata.json's "sensor" per observation (racer.contract)
 
 
 @dataclass
@@ -219,7 +203,7 @@ def build_model(cfg: AgentConfig, venv: Any, run_dir: Path) -> Any:
         batch_size=h.batch_size,
         gamma=h.gamma,
         policy_kwargs=policy_kwargs,
-        tensorboard_log=str(run_dir / "tensorboard"),
+        tensorboard_log=str(RunFolder(run_dir).tensorboard_dir),
         seed=cfg.budget.seed,
         device=cfg.budget.device,
         verbose=0,
@@ -294,15 +278,16 @@ def prepare_run(cfg: AgentConfig, out: Path | None) -> Path:
             out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ConfigError(f"{out}: cannot create the run folder ({exc.strerror or exc})") from None
+    run = RunFolder(out)
     spec = reward_spec(cfg)
     if ".py" in spec:
         src = Path(spec.split(":", 1)[0])
         if not src.exists():
             raise ConfigError(f"{src}: reward file not found")
-        with writing(out / "reward.py"):
-            shutil.copyfile(src, out / "reward.py")
+        with writing(run.reward_path):
+            shutil.copyfile(src, run.reward_path)
         func = spec.split(":", 1)[1] if ":" in spec else ""
-        cfg.env.reward = "reward.py" + (f":{func}" if func else "")
+        cfg.env.reward = REWARD + (f":{func}" if func else "")
     cfg.env.tracks = [
         t
         if t == "random" or not (Path(cfg.base_dir) / t).is_file()
@@ -310,20 +295,14 @@ def prepare_run(cfg: AgentConfig, out: Path | None) -> Path:
         for t in cfg.env.tracks
     ]
     cfg.base_dir = str(out.resolve())
-    atomic_write_text(out / "config.toml", config_to_toml(cfg))
-    atomic_write_json(out / "model_metadata.json", model_metadata(cfg))
+    atomic_write_text(run.config_path, config_to_toml(cfg))
+    atomic_write_json(run.model_metadata_path, model_metadata(cfg))
     return out
 
 
 def load_run_config(run_dir: Path) -> AgentConfig:
-    """The resolved recipe of an existing run."""
-    path = run_dir / "config.toml"
-    if not run_dir.is_dir():
-        raise ConfigError(f"{run_dir}: no such run folder")
-    if not path.is_file():
-        raise ConfigError(f"{run_dir}: not a run folder (no config.toml)")
-    data = read_toml(path)
-    return config_from_dict(data, source=str(path), base_dir=str(run_dir.resolve()))
+    """The resolved recipe of an existing run (:meth:`RunFolder.config`)."""
+    return RunFolder.open(run_dir).config()
 
 
 def warn(message: str) -> None:
@@ -335,7 +314,7 @@ def saved_intact(run_dir: Path | None) -> str:
     """What a run stopped by a full disk still has: its last complete checkpoint."""
     if run_dir is None:
         return "nothing was written yet"
-    meta_path = run_dir / "checkpoints" / LATEST
+    meta_path = RunFolder(run_dir).checkpoints_dir / LATEST
     try:
         import json
 
@@ -374,7 +353,7 @@ def _load_checkpoint(
                 ckpt["zip"],
                 env=wrapped,
                 device=cfg.budget.device,
-                tensorboard_log=str(run_dir / "tensorboard"),
+                tensorboard_log=str(RunFolder(run_dir).tensorboard_dir),
             )
             if ckpt["replay"] is not None:
                 model.load_replay_buffer(ckpt["replay"])
@@ -385,7 +364,7 @@ def _load_checkpoint(
             continue
         if problems:
             warn(
-                f"{run_dir / 'checkpoints'}: {problems[0]}; resuming from the previous "
+                f"{RunFolder(run_dir).checkpoints_dir}: {problems[0]}; resuming from the previous "
                 f"checkpoint {ckpt['name']} ({candidates[0]['steps'] - ckpt['steps']} steps "
                 "earlier)"
             )
@@ -504,12 +483,14 @@ def _train(
     candidates: list[dict[str, Any]] = []
     if resume is not None:
         run_dir = resume
-        candidates = usable_checkpoints(run_dir / "checkpoints", warn=warn)
-        for folder in (run_dir, run_dir / "checkpoints", run_dir / "simtrace"):
+        run = RunFolder(run_dir)
+        candidates = usable_checkpoints(run.checkpoints_dir, warn=warn)
+        for folder in (run.path, run.checkpoints_dir, run.simtrace_dir):
             clean_stale_temps(folder, min_age_s=0.0)  # left by a killed run's atomic writes
     else:
         preflight(cfg, n_envs)
         run_dir = prepare_run(cfg, out)
+        run = RunFolder(run_dir)
     where.append(run_dir)
     ckpt: dict[str, Any] | None = None
 
@@ -537,12 +518,12 @@ def _train(
             reward=timed_reward(reward_spec(cfg), cfg.env.reward_timeout_s),
             max_steps=cfg.env.max_steps or None,
         )
-        stats = EpisodeStatsCallback(run_dir / "metrics.csv", cfg.budget.steps, progress_bar)
+        stats = EpisodeStatsCallback(run.metrics_csv_path, cfg.budget.steps, progress_bar)
         if ckpt is not None:
             stats.restore((ckpt.get("meta") or {}).get("state") or {})
-        simtrace = SimtraceCallback(run_dir / "simtrace")
+        simtrace = SimtraceCallback(run.simtrace_dir)
         checkpoints = CheckpointCallback(
-            run_dir / "checkpoints",
+            run.checkpoints_dir,
             cfg.checkpoint.every_steps,
             cfg.checkpoint.keep,
             cfg.budget.seed,
@@ -594,9 +575,9 @@ def _train(
         if not interrupted and evaluator is not None and evaluator.best is None:
             evaluator.run_eval()  # short runs: always leave a best model behind
         checkpoints.save()
-        atomic_write(run_dir / "final_model.zip", lambda tmp: model.save(tmp))
+        atomic_write(run.final_model_path, lambda tmp: model.save(tmp))
         if isinstance(venv, VecNormalize):
-            atomic_write(run_dir / "vecnormalize.pkl", lambda tmp: venv.save(str(tmp)))
+            atomic_write(run.vecnormalize_path, lambda tmp: venv.save(str(tmp)))
         eval_env.close()
     finally:
         with contextlib.suppress(EOFError, BrokenPipeError, OSError):

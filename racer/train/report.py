@@ -23,13 +23,12 @@ from typing import Any
 import numpy as np
 
 from racer.env.race_env import DT_S
-from racer.errors import ConfigError
 from racer.track import Track
 from racer.track.plot import plot_lap_vs_line
+from racer.train.run_folder import RunFolder
 
 log = logging.getLogger(__name__)
 
-BEST_TRAJECTORIES = "best_trajectories.npz"
 LAP_TIMES_KEY = "lap_time_s"  # optional in the npz: per episode, NaN where no lap was completed
 COMPLETE_FRACTION = 0.99  # an episode that covered this much of its lap completed it
 
@@ -47,7 +46,7 @@ def _col(rows: list[dict[str, str]], key: str) -> np.ndarray:
 
 def _simtrace_rows(run: Path) -> list[dict[str, str]]:
     rows: list[dict[str, str]] = []
-    for path in sorted((run / "simtrace").glob("*.csv")):
+    for path in RunFolder(run).simtrace_files():
         rows.extend(_read_csv(path))
     return rows
 
@@ -59,14 +58,13 @@ def write_report(run: Path, out: Path | None = None) -> list[Path]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    if not (run / "config.toml").exists():
-        raise ConfigError(f"{run}: not a run folder (no config.toml)")
-    out = out or run / "report"
+    folder = RunFolder.open(run)
+    out = out or folder.report_dir
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
 
-    metrics = _read_csv(run / "metrics.csv")
-    evals = _read_csv(run / "eval.csv")
+    metrics = _read_csv(folder.metrics_csv_path)
+    evals = _read_csv(folder.eval_csv_path)
     fig, axes = plt.subplots(3, 1, figsize=(8, 8), sharex=True)
     if metrics:
         steps = _col(metrics, "steps")
@@ -152,20 +150,18 @@ def write_report(run: Path, out: Path | None = None) -> list[Path]:
 
 
 def _action_labels(run: Path, n: int) -> list[str]:
-    import json
-
+    meta = RunFolder(run).model_metadata() or {}
     try:
-        meta = json.loads((run / "model_metadata.json").read_text())
         return [f"{a['steering_angle']:g}°, {a['speed']:g} m/s" for a in meta["action_space"]][:n]
-    except (OSError, ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError):
         return [str(i) for i in range(n)]
 
 
 def _trajectories(run: Path, path: Path) -> Path:
     from racer.track import load_track, plot_track
-    from racer.train.pipeline import eval_track, load_run_config
+    from racer.train.pipeline import eval_track
 
-    cfg = load_run_config(run)
+    cfg = RunFolder.open(run).config()
     track = load_track(eval_track(cfg))
     trajs = _load_trajectories(run)[0]
     return plot_track(track, path, trajectories=trajs, title=f"{run.name}: best evaluation laps")
@@ -173,7 +169,7 @@ def _trajectories(run: Path, path: Path) -> Path:
 
 def _load_trajectories(run: Path) -> tuple[list[np.ndarray], np.ndarray | None]:
     """The best evaluation's ``(T, 3)`` episodes (x, y, speed) and, when saved, their lap times."""
-    npz = run / BEST_TRAJECTORIES
+    npz = RunFolder(run).best_trajectories_path
     if not npz.exists():
         return [], None
     with np.load(npz) as data:
@@ -243,9 +239,9 @@ def best_evaluation_lap(run: Path, track: Track) -> EvalLap | None:
 def _racing_line(run: Path, path: Path) -> Path | None:
     """``racing_line.png``: the best evaluation lap against the track's optimal line."""
     from racer.track import load_track
-    from racer.train.pipeline import eval_track, load_run_config
+    from racer.train.pipeline import eval_track
 
-    track = load_track(eval_track(load_run_config(run)))  # evaluations drive it forward
+    track = load_track(eval_track(RunFolder.open(run).config()))  # evaluations drive it forward
     try:
         from racer.track.racing_line import racing_line
 

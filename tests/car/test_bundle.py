@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from testlib.bundles import build_bundle
 
 from racer.car.bundle import (
     SCHEMA_VERSION,
@@ -71,17 +72,53 @@ def test_wrong_input_shape_rejected(discrete_bundle: Path) -> None:
 
 def test_future_schema_rejected(discrete_bundle: Path) -> None:
     meta = _meta(discrete_bundle)
-    meta["schema_version"] = 2
+    meta["schema_version"] = SCHEMA_VERSION + 1
     (discrete_bundle / "metadata.json").write_text(json.dumps(meta))
-    with pytest.raises(BundleError, match=r"schema_version 2 .*upgrade"):
+    with pytest.raises(BundleError, match=rf"schema_version {SCHEMA_VERSION + 1} .*upgrade"):
         load_bundle(discrete_bundle)
 
 
 def test_action_count_mismatch_rejected(discrete_bundle: Path) -> None:
     meta = _meta(discrete_bundle)
-    meta["action_space"]["actions"] = meta["action_space"]["actions"][:3]
+    meta["action_space"] = meta["action_space"][:3]
     with pytest.raises(BundleError, match=r"does not match the action space"):
         write_metadata(discrete_bundle, meta)
+
+
+def test_metadata_carries_the_action_space_in_deepracer_form(discrete_bundle: Path) -> None:
+    meta = _meta(discrete_bundle)
+    dr = json.loads((discrete_bundle / "model_metadata.json").read_text())
+    assert meta["schema_version"] == 2
+    assert meta["action_space_type"] == dr["action_space_type"] == "discrete"
+    assert meta["action_space"] == dr["action_space"]
+
+
+def test_metadata_without_action_space_type_rejected(discrete_bundle: Path) -> None:
+    meta = _meta(discrete_bundle)
+    del meta["action_space_type"]
+    with pytest.raises(BundleError, match=r"missing key 'action_space_type'"):
+        write_metadata(discrete_bundle, meta)
+
+
+@pytest.mark.parametrize("kind", ["discrete", "continuous"])
+def test_schema_1_bundle_still_loads(kind: str, tmp_path: Path) -> None:
+    """Bundles exported before schema 2 ({"type", "actions"}) load, decode and self-test."""
+    old = build_bundle(tmp_path / "old", kind, samples=2, legacy=True)
+    new = build_bundle(tmp_path / "new", kind, samples=2)
+    assert "type" in _meta(old)["action_space"] and "action_space_type" not in _meta(old)
+    with load_bundle(old) as b_old, load_bundle(new) as b_new:
+        assert b_old.metadata["schema_version"] == 1
+        assert b_old.decoder().space == b_new.decoder().space
+        assert b_old.self_test("onnxruntime").passed
+
+
+def test_schema_1_bundle_edited_after_export_still_refused(tmp_path: Path) -> None:
+    old = build_bundle(tmp_path / "old", "discrete", samples=1, legacy=True)
+    meta = _meta(old)
+    meta["action_space"]["actions"][0]["speed"] = 3.0
+    write_metadata(old, meta)
+    with pytest.raises(BundleError, match=r"differs from the checksummed model_metadata.json"):
+        load_bundle(old)
 
 
 def test_tar_round_trip(discrete_bundle: Path, tmp_path: Path) -> None:

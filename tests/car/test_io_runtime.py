@@ -214,14 +214,14 @@ def test_runtime_imports_no_training_stack(discrete_bundle: Path, tmp_path: Path
         import sys
         BLOCKED = {{"torch", "stable_baselines3", "pybullet", "gymnasium", "cv2", "onnx",
                     "matplotlib", "typer", "pydantic"}}
-        ALLOWED_RACER = {{"racer", "racer.errors"}}
+        ALLOWED_RACER = {{"racer", "racer.errors", "racer._registration"}}
 
         class Blocker:
             def find_spec(self, name, path=None, target=None):
                 top = name.split(".")[0]
                 if top in BLOCKED:
                     raise ImportError(f"blocked import of {{name}}")
-                ours = name in ALLOWED_RACER or name.startswith("racer.car")
+                ours = name in ALLOWED_RACER or name.startswith(("racer.car", "racer.contract", "racer.util"))
                 if top == "racer" and not ours:
                     raise ImportError(f"blocked import of {{name}}")
                 return None

@@ -89,6 +89,23 @@ def test_discrete_and_continuous_decoding() -> None:
         ActionDecoder({"type": "continuous"}, "probabilities")
 
 
+def test_decoder_reads_deepracer_form_like_schema_1() -> None:
+    actions = [{"steering_angle": -30, "speed": 1}, {"steering_angle": 10, "speed": 2}]
+    old = ActionDecoder({"type": "discrete", "actions": actions}, "probabilities")
+    new = ActionDecoder({"action_space_type": "discrete", "action_space": actions}, "logits")
+    assert old.space == new.space and new.actions == ((-30.0, 1.0), (10.0, 2.0))
+    space = {"steering_angle": {"low": -20, "high": 20}, "speed": {"low": 1, "high": 3}}
+    c = ActionDecoder({"action_space": space}, "normalized")  # type inferred, as DeepRacer does
+    assert c.kind == "continuous" and c.decode(np.array([0.0, np.nan])).speed_mps == 2.0
+    with pytest.raises(BundleError, match=r"^metadata.json: .*outside the car's limits"):
+        ActionDecoder(
+            {"action_space_type": "discrete", "action_space": [{"steering_angle": 45, "speed": 1}]},
+            "probabilities",
+        )
+    with pytest.raises(BundleError, match=r"need action_output 'normalized'"):
+        ActionDecoder({"action_space_type": "continuous", "action_space": space}, "logits")
+
+
 def test_calibration_commands_and_pwm() -> None:
     cal = Calibration.from_dict(
         {

@@ -87,7 +87,7 @@ def test_drive_images_source_same_path_as_golden(
     from racer.car.bundle import load_bundle
 
     with load_bundle(camera_bundle) as b:
-        golden, actions = b.golden(), b.metadata["action_space"]["actions"]
+        golden, actions = b.golden(), b.metadata["action_space"]
     frames = tmp_path / "frames"
     frames.mkdir()
     for k, frame in enumerate(golden["frames"]):

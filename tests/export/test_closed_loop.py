@@ -21,9 +21,9 @@ from racer.car.actuators import NullActuator
 from racer.car.bundle import load_bundle
 from racer.car.runtime import Driver
 from racer.env import RaceEnv
+from racer.env.sim_source import SimSource
 from racer.export.exporter import export_run
 from racer.export.policy import load_trained_policy, reference_outputs
-from racer.export.sim_source import SimSource
 from racer.train.callbacks import evaluate_policy_laps
 from racer.train.config import load_agent
 from racer.train.pipeline import train

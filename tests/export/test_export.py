@@ -12,13 +12,13 @@ from export_testlib import RUNS, TEST_SAMPLES, tiny_config
 
 from racer.car.bundle import load_bundle
 from racer.car.selftest import main as selftest_main
+from racer.env.sim_source import SimSource, action_spec_from_bundle
 from racer.errors import MissingDependencyError
 from racer.export import convert, parity
 from racer.export.errors import ExportError, ParityError
 from racer.export.exporter import export_run
 from racer.export.policy import PolicyGraph, load_trained_policy, reference_outputs
 from racer.export.record import record_observations
-from racer.export.sim_source import SimSource, action_spec_from_bundle
 from racer.train.pipeline import prepare_run
 
 
@@ -53,7 +53,7 @@ def test_metadata_contract_and_parity(bundle: Path) -> None:
     }
     assert meta["outputs"][0]["name"] == "action"
     assert meta["action_output"] == ("probabilities" if kind == "discrete" else "normalized")
-    assert meta["action_space"]["type"] == kind
+    assert meta["schema_version"] == 2 and meta["action_space_type"] == kind
     assert meta["control_hz"] == 15
     prov = meta["provenance"]
     assert prov["run_id"] == f"run-{bundle.name.removeprefix('bundle-')}"
@@ -72,6 +72,7 @@ def test_metadata_contract_and_parity(bundle: Path) -> None:
         assert meta["preprocessing"][0]["weights"] == [0.299, 0.587, 0.114]
     dr = json.loads((bundle / "model_metadata.json").read_text())
     assert dr["action_space_type"] == kind
+    assert dr["action_space"] == meta["action_space"]  # the same DeepRacer form in both files
 
 
 def test_onnx_is_one_self_contained_file(bundle: Path) -> None:

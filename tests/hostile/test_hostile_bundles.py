@@ -79,7 +79,7 @@ def refused(folder: Path | str, *needles: str) -> str:
 
 def test_speed_raised_in_metadata_only_is_refused(good: Path) -> None:
     meta = meta_of(good)
-    for a in meta["action_space"]["actions"]:
+    for a in meta["action_space"]:
         a["speed"] = 4.0
     rewrite(good, action_space=meta["action_space"])
     refused(good, "model_metadata.json", "differs", "action 0")
@@ -91,6 +91,18 @@ def test_continuous_range_changed_in_metadata_only_is_refused(tmp_path: Path) ->
     space["speed"]["high"] = 4.0
     rewrite(folder, action_space=space)
     refused(folder, "differs", "speed")
+
+
+def test_action_space_forms_cannot_be_mixed_across_schema_versions(good: Path) -> None:
+    """Schema 2 needs DeepRacer's form; schema 1 its own {"type", "actions"}: never the other."""
+    original = meta_of(good)
+    rewrite(good, action_space={"type": "discrete", "actions": original["action_space"]})
+    refused(good, "metadata.json", "action_space")
+    rewrite(good, schema_version=1, action_space=original["action_space"])
+    refused(good, "metadata.json", "action_space")
+    no_type = {k: v for k, v in original.items() if k != "action_space_type"}
+    (good / "metadata.json").write_text(json.dumps(no_type))
+    refused(good, "metadata.json", "action_space_type")
 
 
 def test_control_rate_must_be_the_cars(good: Path) -> None:
@@ -122,7 +134,7 @@ def test_physical_values_beyond_the_car_are_refused(
 ) -> None:
     """Both files agree (a consistent forgery) but the values are not the car's."""
     meta = meta_of(good)
-    meta["action_space"]["actions"][0] = action
+    meta["action_space"][0] = action
     dr = json.loads((good / "model_metadata.json").read_text())
     dr["action_space"][0] = action
     (good / "model_metadata.json").write_text(json.dumps(dr))

@@ -321,7 +321,8 @@ def test_cli_submit_lock_timeout(
 ) -> None:
     db = tmp_path / "lb.db"
     lb.record(db, entry("first"))
-    monkeypatch.setattr(lb, "evaluate_limited", lambda *a, **k: (entry("x"), None))
+    # submit() looks it up in its own module
+    monkeypatch.setattr(lb.submission, "evaluate_limited", lambda *a, **k: (entry("x"), None))
     holder = sqlite3.connect(db, isolation_level=None)
     holder.execute("BEGIN EXCLUSIVE")
     try:

@@ -2,7 +2,9 @@
 
 The policy graph is ``obs (1, 1, 120, 160) raw 0-255 -> /255 -> 8x8 average pool -> flatten ->
 gemm -> softmax | tanh``, converted to OpenVINO IR, with golden inputs/outputs from ONNX Runtime
-and ``metadata.json`` written by :func:`racer.car.bundle.write_metadata` (checksums included).
+and ``metadata.json`` written by :func:`racer.car.bundle.write_metadata` (checksums included):
+schema version 2 (the action space in DeepRacer's form), or with ``legacy=True`` the schema-1
+form (``"action_space": {"type", "actions"}``) that bundles exported before it carry.
 """
 
 from __future__ import annotations
@@ -24,7 +26,6 @@ DISCRETE_ACTIONS = [
     {"steering_angle": 30.0, "speed": 0.6},
 ]
 CONTINUOUS_SPACE = {
-    "type": "continuous",
     "steering_angle": {"low": -30.0, "high": 30.0},
     "speed": {"low": 0.5, "high": 2.0},
 }
@@ -76,6 +77,7 @@ def build_bundle(
     bias: list[float] | None = None,
     seed: int = 3,
     frame_shape: tuple[int, ...] = (240, 320, 3),
+    legacy: bool = False,
 ) -> Path:
     """Write a complete camera bundle into ``folder``.
 
@@ -88,6 +90,7 @@ def build_bundle(
         seed: the random weights' seed.
         frame_shape: shape of the raw golden frames (RGB camera size by default; the
             preprocessing turns them into the 120x160 gray input).
+        legacy: write ``metadata.json`` in schema version 1 (``{"type", "actions"}``).
 
     Returns:
         ``folder``.
@@ -119,12 +122,14 @@ def build_bundle(
     outputs = np.stack([sess.run(None, {"obs": x})[0] for x in inputs]).astype(np.float32)
     np.savez(folder / "golden.npz", inputs=inputs, outputs=outputs, frames=frames)
 
-    if kind == "discrete":
-        space: dict[str, Any] = {"type": "discrete", "actions": DISCRETE_ACTIONS}
-        dr_space: Any = DISCRETE_ACTIONS
+    dr_space: Any = DISCRETE_ACTIONS if kind == "discrete" else CONTINUOUS_SPACE
+    space: dict[str, Any]
+    if not legacy:
+        space = {"action_space_type": kind, "action_space": dr_space}
+    elif kind == "discrete":
+        space = {"action_space": {"type": "discrete", "actions": DISCRETE_ACTIONS}}
     else:
-        space = CONTINUOUS_SPACE
-        dr_space = {k: v for k, v in CONTINUOUS_SPACE.items() if k != "type"}
+        space = {"action_space": {"type": "continuous", **CONTINUOUS_SPACE}}
     (folder / "model_metadata.json").write_text(
         json.dumps(
             {
@@ -140,7 +145,7 @@ def build_bundle(
     write_metadata(
         folder,
         {
-            "schema_version": 1,
+            "schema_version": 1 if legacy else 2,
             "provenance": {
                 "racer_version": "0.1.0",
                 "git_commit": "0" * 40,
@@ -159,7 +164,7 @@ def build_bundle(
             ],
             "outputs": [{"name": "action", "shape": [1, n_out], "dtype": "float32"}],
             "preprocessing": PREPROCESSING,
-            "action_space": space,
+            **space,
             "action_output": "probabilities" if kind == "discrete" else "normalized",
             "control_hz": 15,
             "parity": {"onnx_vs_torch_max_abs": 0.0},

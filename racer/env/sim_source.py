@@ -4,9 +4,14 @@
 the policy saw them in training (the same observation, the same action space), and applies the
 runtime's physical command back to the simulator. The command arrives in physical units
 (steering in degrees, speed in m/s), decoded by the car's own :class:`racer.car.ActionDecoder`;
-it is mapped back to the environment's action: the index of the identical pair in a discrete
-action list, or the normalised value of a continuous one. So ``racer drive --source sim:TRACK``
-exercises the whole onboard path (preprocessing, engine, decoding) in closed loop.
+it is mapped back to the environment's action by the contract's inverse mapping
+(:meth:`racer.contract.ActionSpace.to_action`): the index of the identical pair in a discrete
+action list (any other command is refused), or the normalised value of a continuous one. So
+``racer drive --source sim:TRACK`` exercises the whole onboard path (preprocessing, engine,
+decoding) in closed loop.
+
+It lives beside the other simulator drivers (:mod:`racer.env.follower`, :mod:`racer.env.expert`);
+the car runtime knows it only as a ``ClosedLoopSource`` (``read()``, ``apply(...)``).
 
 Episodes start where the training evaluation starts them
 (:func:`racer.train.callbacks.evaluate_policy_laps`): episode ``k`` of ``n`` at ``k/n`` of the
@@ -21,8 +26,9 @@ from typing import Any
 
 import numpy as np
 
-from racer.env import RaceEnv
-from racer.env.spaces import ActionSpec
+from racer.contract.bundle import bundle_action_space
+from racer.env.race_env import RaceEnv
+from racer.env.spaces import ActionSpec, resolve_action_space
 from racer.errors import ConfigError
 
 START_POINTS = 8  # start points along the lap when driving an open-ended number of episodes
@@ -52,23 +58,8 @@ class EpisodeRecord:
 
 
 def action_spec_from_bundle(metadata: dict[str, Any]) -> ActionSpec:
-    """The environment's action space from a bundle's ``metadata.json`` ``action_space``."""
-    space = metadata["action_space"]
-    if space["type"] == "discrete":
-        return ActionSpec(
-            kind="discrete",
-            actions=tuple(
-                (float(a["steering_angle"]), float(a["speed"])) for a in space["actions"]
-            ),
-        )
-    return ActionSpec(
-        kind="continuous",
-        steering_deg=(
-            float(space["steering_angle"]["low"]),
-            float(space["steering_angle"]["high"]),
-        ),
-        speed_mps=(float(space["speed"]["low"]), float(space["speed"]["high"])),
-    )
+    """The environment's action space from a bundle's ``metadata.json`` (schema 1 or 2)."""
+    return resolve_action_space(bundle_action_space(metadata))
 
 
 class SimSource:
@@ -104,7 +95,6 @@ class SimSource:
         self.episodes = episodes
         self.records: list[EpisodeRecord] = []
         self._obs: np.ndarray | None = None
-        self._table = {a: i for i, a in reversed(list(enumerate(action_spec.actions)))}
         self._start_episode()
 
     @classmethod
@@ -145,19 +135,16 @@ class SimSource:
             ConfigError: a discrete command that is not in the action list (the bundle and the
                 simulator disagree).
         """
-        if self.spec.kind == "discrete":
-            index = self._table.get((float(steering_deg), float(speed_mps)))
-            if index is None:
-                raise ConfigError(
-                    f"command ({steering_deg} deg, {speed_mps} m/s) is not in the bundle's "
-                    "action list; the bundle's metadata.json is inconsistent"
-                )
-            return index
-        lo, hi = self.spec.steering_deg
-        steer = 2.0 * (steering_deg - lo) / (hi - lo) - 1.0
-        lo, hi = self.spec.speed_mps
-        speed = 2.0 * (speed_mps - lo) / (hi - lo) - 1.0
-        return np.clip(np.array([steer, speed], dtype=np.float32), -1.0, 1.0)
+        action = self.spec.to_action(steering_deg, speed_mps)
+        if self.spec.kind == "discrete" and self.spec.actions[int(action)] != (
+            float(steering_deg),
+            float(speed_mps),
+        ):
+            raise ConfigError(
+                f"command ({steering_deg} deg, {speed_mps} m/s) is not in the bundle's "
+                "action list; the bundle's metadata.json is inconsistent"
+            )
+        return action
 
     def apply(
         self, steering: float, throttle: float, steering_deg: float, speed_mps: float

@@ -1,0 +1,419 @@
+"""The leaderboard's store: one SQLite file of submissions, its schema, locking and rows.
+
+One SQLite file (``leaderboard.db`` in the current folder by default, or ``$RACER_LEADERBOARD``)
+holds one row per submission. Rows are written only after the evaluation finished, in one short
+``BEGIN IMMEDIATE`` transaction, with the database in WAL mode, so concurrent submissions
+(several processes) never lose or corrupt a row and a failed evaluation leaves no row at all.
+While another process holds the file locked, an operation waits at most ``lock_timeout_s``
+(:data:`LOCK_TIMEOUT_S` by default, ``--lock-timeout``), saying once on stderr that it waits,
+then gives up with one :class:`ConfigError` line.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sqlite3
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from racer.env.ranking import RaceScore, ranking_key
+from racer.errors import ConfigError
+from racer.evaluate.evaluator import METRIC_NAMES
+
+DEFAULT_DB = "leaderboard.db"
+ENV_DB = "RACER_LEADERBOARD"  # environment variable naming the database file
+SCHEMA_VERSION = 1
+LOCK_TIMEOUT_S = 30.0  # default wait for another process's lock on the file before giving up, s
+LOCK_POLL_MS = 250  # SQLite's own busy wait per attempt; racer's loop counts the total, ms
+MAX_NAME_CHARS = 64
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS submissions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    track TEXT NOT NULL,
+    race TEXT NOT NULL,
+    name TEXT NOT NULL,
+    model TEXT NOT NULL,
+    bundle_sha256 TEXT NOT NULL,
+    submitted_utc TEXT NOT NULL,
+    complete INTEGER NOT NULL,
+    average_lap_s REAL,
+    best_lap_s REAL,
+    completion_percentage REAL NOT NULL,
+    elapsed_time_in_milliseconds INTEGER NOT NULL,
+    episode_status TEXT NOT NULL,
+    off_track_count INTEGER NOT NULL,
+    crash_count INTEGER NOT NULL,
+    reset_count INTEGER NOT NULL,
+    lap_times_s TEXT NOT NULL,
+    best_lap_line TEXT NOT NULL,
+    result_json TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS submissions_track ON submissions (track, race);
+"""
+_COLUMNS = (
+    "track",
+    "race",
+    "name",
+    "model",
+    "bundle_sha256",
+    "submitted_utc",
+    "complete",
+    "average_lap_s",
+    "best_lap_s",
+    *METRIC_NAMES,  # DeepRacer's per-trial metrics, in the evaluator's order
+    "best_lap_line",
+    "result_json",
+)
+
+
+@dataclass
+class Entry:
+    """One submission's recorded figures (one row).
+
+    Attributes:
+        track: the track's name.
+        race: the race format (``time-trial`` ...).
+        name: the racer's name.
+        model: the bundle's name, or the built-in driver's (``expert:racing-line``).
+        bundle_sha256: sha256 of the bundle's ``metadata.json`` (which lists every file's sha256);
+            empty for a built-in driver.
+        complete: all laps driven.
+        average_lap_s: average of the consecutive laps, penalties included (None if incomplete).
+        best_lap_s: fastest lap (None without a lap).
+        completion_percentage: percent of the laps driven.
+        elapsed_time_in_milliseconds: simulated time plus penalties, ms.
+        episode_status: how the counted trial ended.
+        off_track_count: off-tracks.
+        crash_count: collisions.
+        reset_count: put-backs.
+        lap_times_s: every lap time, s.
+        best_lap_line: ``(x, y)`` points of the fastest lap (``None`` pairs where put back).
+        result: the whole evaluation (``EvaluationResult.to_dict()``).
+        submitted_utc: ISO time of recording (set by :func:`record` when empty).
+        id: the row id (set when read back).
+    """
+
+    track: str
+    race: str
+    name: str
+    model: str
+    bundle_sha256: str
+    complete: bool
+    average_lap_s: float | None
+    best_lap_s: float | None
+    completion_percentage: float
+    elapsed_time_in_milliseconds: int
+    episode_status: str
+    off_track_count: int
+    crash_count: int
+    reset_count: int
+    lap_times_s: list[float] = field(default_factory=list)
+    best_lap_line: list[tuple[float | None, float | None]] = field(default_factory=list)
+    result: dict[str, Any] = field(default_factory=dict)
+    submitted_utc: str = ""
+    id: int | None = None
+
+    @property
+    def score(self) -> RaceScore:
+        """What the entry is ranked by (:func:`racer.env.ranking.ranking_key`)."""
+        return RaceScore(
+            complete=self.complete,
+            average_lap_s=self.average_lap_s,
+            completion_percentage=self.completion_percentage,
+            off_track_count=self.off_track_count,
+        )
+
+    def rank_key(self) -> tuple[Any, ...]:
+        """Sort key, best first: :func:`racer.env.ranking.ranking_key`, then the earlier
+        submission (time, then row id)."""
+        return (*ranking_key(self.score), self.submitted_utc, self.id or 0)
+
+
+def default_db() -> Path:
+    """The leaderboard file: ``$RACER_LEADERBOARD``, else ``leaderboard.db`` here."""
+    return Path(os.environ.get(ENV_DB) or DEFAULT_DB)
+
+
+class _LockWait:
+    """One bounded wait for a locked database, shared by every step of one operation.
+
+    The first time the file is found locked it prints one line on stderr saying it waits; when
+    ``timeout_s`` has passed in all it gives up with one :class:`ConfigError` line.
+
+    Args:
+        path: the database file (for messages).
+        timeout_s: the most seconds to wait in all.
+    """
+
+    def __init__(self, path: Path, timeout_s: float | None = None) -> None:
+        timeout = LOCK_TIMEOUT_S if timeout_s is None else float(timeout_s)
+        if not (math.isfinite(timeout) and timeout >= 0):
+            raise ConfigError(f"the lock timeout must be a number of seconds >= 0, got {timeout}")
+        self.path = path
+        self.timeout_s = timeout
+        self.deadline = time.monotonic() + timeout
+        self.announced = False
+
+    def run(self, fn: Callable[[], Any]) -> Any:
+        """Run ``fn``, retrying while another connection holds the lock, up to the deadline."""
+        delay = 0.05
+        while True:
+            try:
+                return fn()
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    raise
+                left = self.deadline - time.monotonic()
+                if left <= 0:
+                    raise ConfigError(
+                        f"{self.path}: the leaderboard is locked by another process and stayed "
+                        f"locked for {self.timeout_s:g} s; try again when it is done (or wait "
+                        "longer with --lock-timeout)"
+                    ) from None
+                if not self.announced:
+                    self.announced = True
+                    print(
+                        f"racer: {self.path}: the leaderboard is locked by another process; "
+                        f"waiting up to {self.timeout_s:g} s",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+                time.sleep(min(delay, left))
+                delay = min(delay * 2, 1.0)
+
+
+def connect(
+    db: str | Path, lock_timeout_s: float | None = None, *, _wait: _LockWait | None = None
+) -> sqlite3.Connection:
+    """Open (and create) the leaderboard database: WAL mode, busy timeout, schema in place.
+
+    Args:
+        db: the SQLite file.
+        lock_timeout_s: the most seconds to wait while another process holds the file's lock
+            (default :data:`LOCK_TIMEOUT_S`); one line on stderr says it waits.
+
+    Returns:
+        A connection in autocommit mode (transactions are explicit).
+
+    Raises:
+        ConfigError: the file is not a leaderboard database, cannot be opened, or stayed
+            locked past the timeout.
+    """
+    path = Path(db)
+    if path.parent and not path.parent.exists():
+        raise ConfigError(f"{path}: folder {path.parent} does not exist")
+    wait = _wait or _LockWait(path, lock_timeout_s)
+    conn: sqlite3.Connection | None = None
+    try:
+        conn = sqlite3.connect(str(path), timeout=LOCK_POLL_MS / 1000, isolation_level=None)
+        c = conn
+        c.execute(f"PRAGMA busy_timeout = {LOCK_POLL_MS}")
+        wait.run(lambda: c.execute("PRAGMA journal_mode = WAL").fetchone())
+        c.execute("PRAGMA synchronous = FULL")
+        wait.run(lambda: _ensure_schema(c))
+    except sqlite3.DatabaseError as exc:
+        if conn is not None:
+            conn.close()
+        raise ConfigError(f"{path}: not a usable leaderboard database ({exc})") from None
+    except BaseException:
+        if conn is not None:
+            conn.close()
+        raise
+    return conn
+
+
+def _ensure_schema(conn: sqlite3.Connection) -> None:
+    exists = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'submissions'"
+    ).fetchone()
+    if exists:
+        _check_version(conn)
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for stmt in _SCHEMA.strip().split(";"):
+            if stmt.strip():
+                conn.execute(stmt)
+        conn.execute(
+            "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
+            (str(SCHEMA_VERSION),),
+        )
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    _check_version(conn)
+
+
+def _check_version(conn: sqlite3.Connection) -> None:
+    row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    if row is None or row[0] != str(SCHEMA_VERSION):
+        raise sqlite3.DatabaseError(
+            f"schema version {row[0] if row else None!r}, this racer reads {SCHEMA_VERSION}"
+        )
+
+
+def _now_utc() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def record(db: str | Path, entry: Entry, lock_timeout_s: float | None = None) -> int:
+    """Insert one submission in one ``BEGIN IMMEDIATE`` transaction.
+
+    Args:
+        db: the SQLite file.
+        entry: the figures (its ``submitted_utc`` is set now when empty).
+        lock_timeout_s: the most seconds to wait for another process's lock (default
+            :data:`LOCK_TIMEOUT_S`), then one ConfigError line; nothing is written then.
+
+    Returns:
+        The new row's id.
+    """
+    validate_name(entry.name)
+    if not entry.submitted_utc:
+        entry = replace(entry, submitted_utc=_now_utc())
+    values = (
+        entry.track,
+        entry.race,
+        entry.name,
+        entry.model,
+        entry.bundle_sha256,
+        entry.submitted_utc,
+        int(bool(entry.complete)),
+        entry.average_lap_s,
+        entry.best_lap_s,
+        float(entry.completion_percentage),
+        int(entry.elapsed_time_in_milliseconds),
+        entry.episode_status,
+        int(entry.off_track_count),
+        int(entry.crash_count),
+        int(entry.reset_count),
+        json.dumps([float(x) for x in entry.lap_times_s]),
+        json.dumps(entry.best_lap_line, allow_nan=False),
+        json.dumps(entry.result, allow_nan=False),
+    )
+    wait = _LockWait(Path(db), lock_timeout_s)
+    conn = connect(db, _wait=wait)
+    try:
+
+        def _insert() -> int:
+            conn.execute("BEGIN IMMEDIATE")  # waits LOCK_POLL_MS, then _LockWait retries
+            try:
+                cur = conn.execute(
+                    f"INSERT INTO submissions ({', '.join(_COLUMNS)}) "
+                    f"VALUES ({', '.join('?' * len(_COLUMNS))})",
+                    values,
+                )
+                row_id = int(cur.lastrowid or 0)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            return row_id
+
+        return int(wait.run(_insert))
+    finally:
+        conn.close()
+
+
+def _entry_from_row(row: sqlite3.Row) -> Entry:
+    return Entry(
+        id=int(row["id"]),
+        track=row["track"],
+        race=row["race"],
+        name=row["name"],
+        model=row["model"],
+        bundle_sha256=row["bundle_sha256"],
+        submitted_utc=row["submitted_utc"],
+        complete=bool(row["complete"]),
+        average_lap_s=row["average_lap_s"],
+        best_lap_s=row["best_lap_s"],
+        completion_percentage=float(row["completion_percentage"]),
+        elapsed_time_in_milliseconds=int(row["elapsed_time_in_milliseconds"]),
+        episode_status=row["episode_status"],
+        off_track_count=int(row["off_track_count"]),
+        crash_count=int(row["crash_count"]),
+        reset_count=int(row["reset_count"]),
+        lap_times_s=json.loads(row["lap_times_s"]),
+        best_lap_line=[tuple(p) for p in json.loads(row["best_lap_line"])],
+        result=json.loads(row["result_json"]),
+    )
+
+
+def entries(
+    db: str | Path,
+    track: str | None = None,
+    race: str | None = None,
+    lock_timeout_s: float | None = None,
+) -> list[Entry]:
+    """Every submission (optionally of one track and race format), oldest first.
+
+    Args:
+        db: the SQLite file.
+        track: only this track.
+        race: only this race format.
+        lock_timeout_s: the most seconds to wait for another process's lock (default
+            :data:`LOCK_TIMEOUT_S`).
+
+    Returns:
+        The entries.
+    """
+    path = Path(db)
+    if not path.exists():
+        raise ConfigError(f"{path}: no leaderboard yet; submit with 'racer leaderboard submit'")
+    wait = _LockWait(path, lock_timeout_s)
+    conn = connect(path, _wait=wait)
+    conn.row_factory = sqlite3.Row
+    try:
+        sql = "SELECT * FROM submissions"
+        where, args = [], []
+        if track is not None:
+            where.append("track = ?")
+            args.append(track)
+        if race is not None:
+            where.append("race = ?")
+            args.append(race)
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        rows = wait.run(lambda: conn.execute(sql + " ORDER BY id", args).fetchall())
+    finally:
+        conn.close()
+    return [_entry_from_row(r) for r in rows]
+
+
+def integrity_check(db: str | Path) -> str:
+    """SQLite's ``PRAGMA integrity_check`` result (``"ok"`` for a sound file)."""
+    conn = connect(db)
+    try:
+        return str(conn.execute("PRAGMA integrity_check").fetchone()[0])
+    finally:
+        conn.close()
+
+
+def validate_name(name: str) -> str:
+    """Check a racer's name: 1-64 printable characters.
+
+    Args:
+        name: the name.
+
+    Returns:
+        The name, stripped.
+
+    Raises:
+        ConfigError: the name is empty, too long or holds control characters.
+    """
+    stripped = name.strip()
+    if not stripped or len(stripped) > MAX_NAME_CHARS or not stripped.isprintable():
+        raise ConfigError(
+            f"racer name {name!r} is not valid: use 1-{MAX_NAME_CHARS} printable characters"
+        )
+    return stripped
