@@ -16,6 +16,7 @@ id). :func:`ranking_key` is the rule as a sort key; it lives in :mod:`racer.env`
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +35,16 @@ class RaceScore:
     average_lap_s: float | None
     completion_percentage: float
     off_track_count: int = 0
+
+    @classmethod
+    def of(cls, result: Any) -> RaceScore:
+        """The score of any result that has these four attributes (a trial, a board entry)."""
+        return cls(
+            complete=bool(result.complete),
+            average_lap_s=result.average_lap_s,
+            completion_percentage=float(result.completion_percentage),
+            off_track_count=int(result.off_track_count),
+        )
 
 
 def ranking_key(score: RaceScore) -> tuple[int, float, int]:

@@ -123,12 +123,7 @@ class TrialResult:
     @property
     def score(self) -> RaceScore:
         """What the trial is ranked by (:func:`racer.env.ranking.ranking_key`)."""
-        return RaceScore(
-            complete=self.complete,
-            average_lap_s=self.average_lap_s,
-            completion_percentage=self.completion_percentage,
-            off_track_count=self.off_track_count,
-        )
+        return RaceScore.of(self)
 
     def lap_line(self, lap: int) -> np.ndarray:
         """The ``(M, 2)`` line of completed lap ``lap`` (NaN rows where the car was put back)."""

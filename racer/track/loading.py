@@ -34,7 +34,6 @@ a built-in track, a track in the user library (``$RACER_HOME/tracks``, by defaul
 
 from __future__ import annotations
 
-import contextlib
 import difflib
 import math
 import os
@@ -61,6 +60,7 @@ from racer.track.validation import (
     ROAD_WIDTH_RANGE_M,
     validate_track,
 )
+from racer.util.files import DiskFullError, atomic_write
 
 BUILTIN_PACKAGE = "racer.tracks_data"  # package mapped onto the top-level tracks/ folder
 DEFAULT_TRACK = "oval"
@@ -649,19 +649,25 @@ def save_npy(track: Track, path: str | os.PathLike[str]) -> Path:
     p = Path(path)
     if p.suffix != ".npy":
         p = p.with_name(p.name + ".npy")
-    tmp = p.with_name(p.name + ".tmp")
+    data = to_deepracer_array(track)
+
+    def write(tmp: Path) -> None:
+        with tmp.open("wb") as fh:
+            np.save(fh, data, allow_pickle=False)
+
     try:
-        p.parent.mkdir(parents=True, exist_ok=True)
         if p.is_dir():
             raise IsADirectoryError(21, "Is a directory")
-        with tmp.open("wb") as fh:
-            np.save(fh, to_deepracer_array(track), allow_pickle=False)
-        tmp.replace(p)
-    except OSError as exc:  # a folder in the way, no permission, disk full
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
+        atomic_write(p, write, mode=0o644)
+    except OSError as exc:  # a folder in the way, no permission
         raise TrackError(f"cannot write {shown_path(p)} ({exc.strerror or exc})") from None
+    except DiskFullError:
+        raise TrackError(f"cannot write {shown_path(p)} (the disk is full)") from None
     return p
+
+
+def _copy(src: Path, dest: Path) -> None:
+    shutil.copyfile(src, dest)
 
 
 def import_track(
@@ -712,13 +718,12 @@ def import_track(
         save_npy(track, dest)
     else:
         dest = folder / f"{lib_name}{_TOML_SUFFIX}"
-        tmp = dest.with_name(dest.name + ".tmp")
         try:
-            shutil.copyfile(src, tmp)
-            tmp.replace(dest)
+            atomic_write(dest, lambda tmp: _copy(src, tmp), mode=0o644)
         except OSError as exc:
-            tmp.unlink(missing_ok=True)
             raise TrackError(f"cannot write {shown_path(dest)} ({exc.strerror or exc})") from None
+        except DiskFullError:
+            raise TrackError(f"cannot write {shown_path(dest)} (the disk is full)") from None
     # Only one file per name: drop the other format's file when replacing.
     for other in (folder / f"{lib_name}.npy", folder / f"{lib_name}{_TOML_SUFFIX}"):
         if other != dest and other.exists():

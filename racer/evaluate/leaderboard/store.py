@@ -125,12 +125,7 @@ class Entry:
     @property
     def score(self) -> RaceScore:
         """What the entry is ranked by (:func:`racer.env.ranking.ranking_key`)."""
-        return RaceScore(
-            complete=self.complete,
-            average_lap_s=self.average_lap_s,
-            completion_percentage=self.completion_percentage,
-            off_track_count=self.off_track_count,
-        )
+        return RaceScore.of(self)
 
     def rank_key(self) -> tuple[Any, ...]:
         """Sort key, best first: :func:`racer.env.ranking.ranking_key`, then the earlier
