@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test test-slow test-all lint format bench clean
+.PHONY: demo test test-slow test-all lint format bench car-wheel clean
 
 $(STAMP): pyproject.toml requirements.lock
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "racer needs Python >= 3.11")'
@@ -40,6 +40,10 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/env_speed.py
+
+# the car's light runtime (racer-car: numpy + ONNX Runtime, Python >= 3.9) as a wheel in dist/
+car-wheel: $(STAMP)
+	$(VENV)/bin/racer car-wheel dist
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -51,7 +51,8 @@ THIRD_PARTY: dict[str, set[str]] = {
     "rewards": {"numpy"},
     "env": {"numpy", "gymnasium"},
     "train": {"numpy", "gymnasium", "stable_baselines3", "torch", "matplotlib", "tqdm"},
-    "export": {"numpy", "torch", "onnx", "onnxruntime", "openvino", "nncf"},
+    # tensorboard: its TensorFlow protobuf classes write the DeepRacer car's frozen graph
+    "export": {"numpy", "torch", "onnx", "onnxruntime", "openvino", "nncf", "tensorboard"},
     "evaluate": {"numpy", "matplotlib", "rich", "tqdm"},
     # the onboard runtime: inference engines, an optional OpenCV camera, the PCA9685 servo board
     "car": {"numpy", "onnxruntime", "openvino", "cv2", "adafruit_pca9685", "board", "busio"},

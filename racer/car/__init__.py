@@ -4,7 +4,9 @@ It reads and verifies a bundle (:mod:`racer.car.bundle`), preprocesses frames ex
 simulator's observation (:mod:`racer.car.preprocess`), runs the policy with ONNX Runtime or
 OpenVINO (:mod:`racer.car.backends`), maps its output to steering and throttle
 (:mod:`racer.car.actions`) and sends them to an actuator (:mod:`racer.car.actuators`), in the
-loop of :mod:`racer.car.runtime`, fed by a frame source (:mod:`racer.car.sources`).
+loop of :mod:`racer.car.runtime`, fed by a frame source (:mod:`racer.car.sources`). A DeepRacer
+model archive (``model_metadata.json`` + TensorFlow ``model.pb``) drives the same way on OpenVINO
+(:mod:`racer.car.deepracer`).
 
 Dependencies: the standard library, numpy, and onnxruntime or openvino (imported lazily, by
 backend); OpenCV only for video/camera/JPEG sources and the Adafruit driver only for the PCA9685
@@ -26,6 +28,7 @@ from racer.car.bundle import (
     validate_metadata,
     write_metadata,
 )
+from racer.car.deepracer import DeepRacerModel, load_deepracer, load_model
 from racer.car.preprocess import Preprocessor
 from racer.car.runtime import Driver, DriveReport
 from racer.car.sources import ClosedLoopSource, FrameSource, parse_source
@@ -40,6 +43,7 @@ __all__ = [
     "ChannelCalibration",
     "ClosedLoopSource",
     "Command",
+    "DeepRacerModel",
     "DriveReport",
     "Driver",
     "FrameSource",
@@ -50,6 +54,8 @@ __all__ = [
     "SelfTestReport",
     "compute_checksums",
     "load_bundle",
+    "load_deepracer",
+    "load_model",
     "measure_latency",
     "pack_bundle",
     "parse_actuator",

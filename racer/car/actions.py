@@ -91,7 +91,7 @@ def _check_number(
     Raises:
         ConfigError: ``calibration: KEY must be a finite number within RANGE, got VALUE``.
     """
-    is_number = isinstance(value, int | float) and not isinstance(value, bool)
+    is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
     number = float(value) if is_number and abs(value) < 1e300 else math.nan
     above_lo = lo < number if lo_open else lo <= number
     if not (math.isfinite(number) and above_lo and number <= hi):
@@ -104,7 +104,7 @@ def _check_number(
 
 def _check_polarity(value: Any, channel: str) -> int:
     """1 or -1 (a JSON 1.0 / -1.0 too), else ConfigError."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or value not in (1, -1):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value not in (1, -1):
         raise ConfigError(f"calibration: {channel}.polarity must be 1 or -1, got {_short(value)}")
     return int(value)
 
@@ -149,7 +149,7 @@ def _physical(value: Any, where: str) -> float:
     Raises:
         ValueError: not a number, not finite, or outside the car's limits (the message says which).
     """
-    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise ValueError(f"{where} must be a number, got {type(value).__name__}")
     try:
         number = float(value)

@@ -161,7 +161,7 @@ class Pca9685Actuator:
         self.calibration = calibration or Calibration()
         self.calibration.validate()  # a field changed after loading is checked again here
         lo_hz, hi_hz = PCA9685_FREQUENCY_RANGE_HZ
-        if not (isinstance(frequency_hz, int | float) and lo_hz <= frequency_hz <= hi_hz):
+        if not (isinstance(frequency_hz, (int, float)) and lo_hz <= frequency_hz <= hi_hz):
             raise ConfigError(
                 f"pca9685 frequency must be within {lo_hz:g}-{hi_hz:g} Hz, got {frequency_hz!r}"
             )

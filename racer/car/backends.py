@@ -41,7 +41,7 @@ class Backend(Protocol):
 def _static_shape(dims: Sequence[Any], what: str) -> tuple[int, ...]:
     shape: list[int] = []
     for d in dims:
-        if not isinstance(d, int | np.integer) or int(d) <= 0:
+        if not isinstance(d, (int, np.integer)) or int(d) <= 0:
             raise BundleError(
                 f"{what} has a dynamic or invalid shape {list(dims)}; export it static"
             )

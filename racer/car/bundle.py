@@ -358,7 +358,7 @@ def validate_metadata(meta: Any) -> None:
             f"(expected [1, {decoder.n_outputs}])"
         )
     hz = meta["control_hz"]
-    if not isinstance(hz, int | float) or isinstance(hz, bool) or hz != CONTROL_HZ:
+    if not isinstance(hz, (int, float)) or isinstance(hz, bool) or hz != CONTROL_HZ:
         raise BundleError(
             f"metadata.json: control_hz {_short(hz)} is not the car's {CONTROL_HZ} Hz control "
             "rate; re-export the bundle with racer"
@@ -836,6 +836,8 @@ def _safe_extract(archive: Path, dest: Path) -> None:
                     if count > MAX_FILES * 2:
                         raise BundleError(f"{label}: more than {MAX_FILES} members")
                     p = PurePosixPath(m.name)
+                    if m.isdir() and m.name in (".", "./"):  # `tar -C dir .` writes the root
+                        continue
                     if (
                         p.is_absolute()
                         or ".." in p.parts
@@ -921,11 +923,7 @@ def _check_model_metadata(root: Path, meta: dict[str, Any]) -> None:
         if len(ours.actions) != len(theirs.actions):
             detail = f"{len(ours.actions)} vs {len(theirs.actions)} actions"
         else:
-            i = next(
-                k
-                for k, (a, b) in enumerate(zip(ours.actions, theirs.actions, strict=True))
-                if a != b
-            )
+            i = next(k for k in range(len(ours.actions)) if ours.actions[k] != theirs.actions[k])
             detail = f"action {i}: {ours.actions[i]} vs {theirs.actions[i]} (deg, m/s)"
     elif ours.kind == "continuous" and (ours.steering, ours.speed) != (
         theirs.steering,

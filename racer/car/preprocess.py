@@ -196,7 +196,7 @@ def _number(step: Mapping[str, Any], key: str, default: float | None = None) -> 
     value = step.get(key, default)
     if value is None:
         raise ValueError(f"missing {key!r}")
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ValueError(f"{key!r} must be a number")
     if not (abs(value) < 1e300 and np.isfinite(value)):
         raise ValueError(f"{key!r} must be finite")
@@ -262,7 +262,7 @@ def validate_steps(steps: Any) -> list[dict[str, Any]]:
                 if step.get("to") not in ("gray", "rgb"):
                     raise ValueError("'to' must be 'gray' or 'rgb'")
                 weights = step.get("weights", list(GRAY_WEIGHTS))
-                if not isinstance(weights, list | tuple) or len(weights) != 3:
+                if not isinstance(weights, (list, tuple)) or len(weights) != 3:
                     raise ValueError("'weights' must hold 3 numbers (R, G, B)")
                 for k in range(3):
                     if not 0.0 <= _number({"weight": weights[k]}, "weight") <= 1.0:

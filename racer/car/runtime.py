@@ -20,7 +20,8 @@ import numpy as np
 from racer.car.actions import Calibration
 from racer.car.actuators import Actuator, Command
 from racer.car.backends import DEFAULT_THREADS, Backend
-from racer.car.bundle import Bundle, SelfTestReport, load_bundle, run_model
+from racer.car.bundle import Bundle, SelfTestReport, run_model
+from racer.car.deepracer import load_model
 from racer.car.sources import FrameSource
 from racer.errors import ConfigError
 
@@ -83,7 +84,9 @@ class Driver:
     """Drives a car (or a simulator) with a bundle's policy.
 
     Args:
-        bundle: a loaded :class:`Bundle`, or the path of a bundle folder / ``.tar.gz``.
+        bundle: a loaded :class:`Bundle` (or :class:`~racer.car.deepracer.DeepRacerModel`), or
+            the path of a bundle or DeepRacer model folder / ``.tar.gz``
+            (:func:`racer.car.deepracer.load_model`).
         backend: an engine name (``"onnxruntime"``, ``"openvino"``, ``"openvino_int8"``) or an
             engine opened with :meth:`Bundle.backend`.
         source: where frames come from.
@@ -111,7 +114,7 @@ class Driver:
         clock: Callable[[], float] | None = None,
         sleep: Callable[[float], None] | None = None,
     ) -> None:
-        self.bundle = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
+        self.bundle = bundle if isinstance(bundle, Bundle) else load_model(bundle)
         self.backend: Backend = (
             self.bundle.backend(backend, threads=threads) if isinstance(backend, str) else backend
         )

@@ -7,7 +7,8 @@ First the track's racing line and its lap-time bound (the fastest lap the car ca
 2. evaluate it with DeepRacer's continuous evaluation (3 trials of 3 laps), against the bound,
    and write its report PNGs;
 3. train ``agents/camera`` (front camera, warm start by imitation, then PPO) until it laps;
-4. export it to a deploy bundle (ONNX + OpenVINO, parity-checked);
+4. export it to a deploy bundle (ONNX + OpenVINO, parity-checked) and to a stock DeepRacer car's
+   ``model.pb`` archive;
 5. drive the bundle through the car's runtime path (preprocess -> ONNX Runtime -> action) in the
    simulator and print its laps: what the car would do.
 """
@@ -140,12 +141,18 @@ def demo(
     typer.echo(f"[3/{steps}] training {CAMERA} (front camera) until it laps")
     _train(CAMERA, track, run_c, minutes, progress, until_lap=True, bound_s=bound_rest)
     typer.echo(f"[4/{steps}] exporting it to a deploy bundle")
-    exported = export_run(run_c)
+    exported = export_run(run_c, deepracer=True)
     worst = max(p.max_abs_diff for p in exported.parity)
     typer.echo(
         f"      {exported.bundle_dir} (+ {exported.archive.name}); "
         f"largest output difference from the trained policy: {worst:.1e}"
     )
+    if exported.deepracer is not None:
+        car = exported.deepracer
+        typer.echo(
+            f"      for a stock DeepRacer car: {car.archive} "
+            f"(model_metadata.json + agent/model.pb, {car.pb_bytes / 1e6:.1f} MB)"
+        )
     typer.echo(f"[5/{steps}] driving the bundle in the simulator through the car runtime")
     bundle_result = evaluate(load_policy(exported.bundle_dir), track_name, RaceConfig(trials=1))
     typer.echo(f"      {summary_line(bundle_result)}")

@@ -53,7 +53,13 @@ def _open_source(
 
 
 def drive(
-    bundle: Annotated[Path, typer.Argument(help="Bundle folder or .tar.gz from 'racer export'.")],
+    bundle: Annotated[
+        Path,
+        typer.Argument(
+            help="Bundle folder or .tar.gz from 'racer export', or a DeepRacer model .tar.gz "
+            "(model_metadata.json + model.pb)."
+        ),
+    ],
     source: Annotated[
         str,
         typer.Option(help="Frames: sim:TRACK, camera:INDEX, video:PATH or images:DIR."),
@@ -61,9 +67,12 @@ def drive(
     actuator: Annotated[
         str, typer.Option(help="Commands: stdout, udp:HOST:PORT, pca9685[:STEER:THROTTLE], null.")
     ] = "stdout",
-    backend: Annotated[BackendChoice, typer.Option(help="Inference engine.")] = (
-        BackendChoice.onnxruntime
-    ),
+    backend: Annotated[
+        BackendChoice | None,
+        typer.Option(
+            help="Inference engine (default: onnxruntime; openvino for a DeepRacer model)."
+        ),
+    ] = None,
     calibration: Annotated[
         Path | None, typer.Option(help="Servo/ESC calibration JSON (see racer.car.actions).")
     ] = None,
@@ -96,21 +105,23 @@ def drive(
         Path | None, typer.Option("--report-json", help="Also write the report as JSON here.")
     ] = None,
 ) -> None:
-    """Drive with a bundle: verify it, self-test it, then frame -> policy -> actuator."""
+    """Drive with a bundle or a DeepRacer model: verify it, self-test it, then frame -> policy
+    -> actuator."""
     from dataclasses import asdict
 
     from racer.car.actions import Calibration
     from racer.car.actuators import parse_actuator
-    from racer.car.bundle import load_bundle
+    from racer.car.deepracer import default_backend, load_model
     from racer.car.runtime import Driver
 
     # The calibration first: a bad value refuses before any bundle, model or device is opened.
     calib = Calibration.load(calibration) if calibration is not None else Calibration()
     if throttle_curve is not None:
         calib.throttle_curve = throttle_curve.value
-    loaded = load_bundle(bundle)  # checksums and metadata; a BundleError ends here
+    loaded = load_model(bundle)  # checksums and metadata; a BundleError ends here
     try:
-        engine = loaded.backend(backend.value, threads=threads)
+        engine_name = backend.value if backend is not None else default_backend(loaded)
+        engine = loaded.backend(engine_name, threads=threads)
         loaded.self_test(engine)  # before any source or actuator is opened
         is_sim = source.startswith("sim:")
         if episodes is None:
@@ -165,15 +176,57 @@ def _run(cmd: list[str], what: str) -> str:
     return proc.stdout
 
 
+def _install_runtime(host: str, remote_dir: str, opts: list[str], python: str, tmp: Path) -> None:
+    """Build the racer-car wheel, copy it to ``host:remote_dir`` and pip-install it there.
+
+    Into the car's Python's own environment when that is a virtual environment, else with
+    ``--user``. Two pip runs: the first brings missing dependencies (numpy, ONNX Runtime), the
+    second replaces racer-car itself even at the same version (a rebuilt wheel of this tree).
+    """
+    from racer.cli.car import build_car_wheel
+
+    wheel = build_car_wheel(tmp / "wheel")
+    typer.echo(f"installing {wheel.name} on {host} with {python}", err=True)
+    _run(["scp", *opts, str(wheel), f"{host}:{remote_dir}/{wheel.name}"], "scp")
+    d, w, py = shlex.quote(remote_dir), shlex.quote(wheel.name), shlex.quote(python)
+    pip = f"{py} -m pip install --disable-pip-version-check -q $user"
+    remote = (
+        f"cd {d} && if {py} -c 'import sys; sys.exit(sys.prefix == sys.base_prefix)'; "
+        f"then user=; else user=--user; fi && {pip} {w} && {pip} --no-deps --force-reinstall {w}"
+    )
+    try:
+        _run(["ssh", *opts, host, remote], f"installing racer-car on {host}")
+    except DeployError as exc:
+        raise DeployError(
+            f"{exc}; where the system Python refuses pip (externally managed), make a virtual "
+            "environment on the car and pass its python with --python, or install racer-car "
+            "yourself and use --no-install-runtime"
+        ) from None
+
+
 def deploy(
     bundle: Annotated[Path, typer.Argument(help="Bundle folder or .tar.gz from 'racer export'.")],
     target: Annotated[str, typer.Argument(help="HOST:DIR on the car, e.g. deepracer@car:bundles.")],
     ssh_opts: Annotated[
         str, typer.Option(help='Extra options for ssh and scp, e.g. "-i key -o Port=2222".')
     ] = "",
-    python: Annotated[str, typer.Option(help="Python on the car (with racer[car]).")] = "python3",
+    python: Annotated[
+        str,
+        typer.Option(
+            help="Python on the car (3.9+); racer-car is installed into it unless "
+            "--no-install-runtime (an absolute path for a virtual environment's)."
+        ),
+    ] = "python3",
+    install_runtime: Annotated[
+        bool,
+        typer.Option(
+            "--install-runtime/--no-install-runtime",
+            help="Build the racer-car wheel (see 'racer car-wheel'), copy it and pip-install it "
+            "on the car (--user outside a virtual environment) before the self-test.",
+        ),
+    ] = True,
 ) -> None:
-    """Copy a bundle to a car with scp, unpack it there and run its self-test remotely."""
+    """Copy a bundle to a car with scp, install the runtime, unpack it and self-test it there."""
     from racer.car.bundle import is_archive, load_bundle, pack_bundle
 
     host, sep, remote_dir = target.partition(":")
@@ -199,6 +252,8 @@ def deploy(
         typer.echo(f"copying {archive.name} to {host}:{remote_dir}", err=True)
         _run(["ssh", *opts, host, f"mkdir -p {d}"], f"ssh {host}")
         _run(["scp", *opts, str(archive), f"{host}:{remote_dir}/{remote_archive}"], "scp")
+        if install_runtime:
+            _install_runtime(host, remote_dir, opts, python, Path(tmp))
         remote = (
             f"cd {d} && rm -rf -- {n} && tar xzf {a} && "
             f"{shlex.quote(python)} -m racer.car.selftest {n}"

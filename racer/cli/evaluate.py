@@ -1,4 +1,5 @@
-"""`racer evaluate`: headless trials of a run folder, a bundle or a built-in driver."""
+"""`racer evaluate`: headless trials of a run folder, a bundle, a DeepRacer model archive or a
+built-in driver."""
 
 from __future__ import annotations
 
@@ -61,8 +62,9 @@ def evaluate(
         str,
         typer.Argument(
             help=(
-                "A run folder (runs/NAME), a bundle (folder or .tar.gz), or a built-in "
-                f"privileged driver: {EXPERT_NAMES}."
+                "A run folder (runs/NAME), a bundle (folder or .tar.gz), a DeepRacer model "
+                "(.tar.gz with model_metadata.json and model.pb), or a built-in privileged "
+                f"driver: {EXPERT_NAMES}."
             ),
             show_default=False,
         ),

@@ -1,4 +1,5 @@
-"""`racer export`: a trained run to a deploy bundle (ONNX + OpenVINO + golden frames + metadata)."""
+"""`racer export`: a trained run to a deploy bundle (ONNX + OpenVINO + golden frames + metadata),
+and with ``--deepracer`` to the ``NAME.tar.gz`` a stock AWS DeepRacer car loads."""
 
 from __future__ import annotations
 
@@ -31,6 +32,15 @@ def export(
     samples: Annotated[
         int, typer.Option(help="Simulator observations the parity check runs on (>= 200).")
     ] = 256,
+    deepracer: Annotated[
+        bool,
+        typer.Option(
+            "--deepracer",
+            help="Also write the model a stock AWS DeepRacer car loads: "
+            "<out's folder>/deepracer/<run-name>.tar.gz (a frozen TensorFlow graph; camera or "
+            "stereo runs).",
+        ),
+    ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the result.")] = False,
 ) -> None:
     """Export a run for a car: check parity with the trained policy, measure latency, pack it."""
@@ -40,8 +50,15 @@ def export(
         if not quiet:
             typer.echo(msg, err=True)
 
-    result = export_run(run, out, which=model.value, int8=int8, samples=samples, log=log)
+    result = export_run(
+        run, out, which=model.value, int8=int8, samples=samples, log=log, deepracer=deepracer
+    )
     typer.echo(result.summary())
     typer.echo(
         f"drive it with: racer drive {result.archive} --source sim:<track> --actuator stdout"
     )
+    if result.deepracer is not None:
+        typer.echo(
+            f"for a DeepRacer car: upload {result.deepracer.archive} in the car's console, or "
+            "copy it to the models/ folder of its USB stick"
+        )

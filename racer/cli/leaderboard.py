@@ -127,8 +127,9 @@ def submit(
         str,
         typer.Argument(
             help=(
-                "The bundle: a folder or a .tar.gz; or a built-in privileged driver, recorded "
-                f"as a reference row: {EXPERT_NAMES}."
+                "The bundle: a folder or a .tar.gz; a DeepRacer model .tar.gz (model_metadata.json "
+                "and model.pb); or a built-in privileged driver, recorded as a reference row: "
+                f"{EXPERT_NAMES}."
             ),
             show_default=False,
         ),
@@ -150,8 +151,8 @@ def submit(
 ) -> None:
     """Run the official evaluation (3 consecutive laps) of a bundle and record it.
 
-    The bundle is verified, self-tested and evaluated in its own process, within --time-limit
-    and --memory-limit; past either it is stopped and nothing is recorded.
+    The bundle (or DeepRacer model) is verified, self-tested and evaluated in its own process,
+    within --time-limit and --memory-limit; past either it is stopped and nothing is recorded.
 
     A built-in driver (expert:racing-line, expert:centerline) is recorded the same way, its name
     as the model and no checksum: a reference row (it reads the car's true pose).

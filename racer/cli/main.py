@@ -8,6 +8,7 @@ import sys
 import typer
 
 from racer import __version__
+from racer.cli import car as car_cli
 from racer.cli import demo as demo_cli
 from racer.cli import drive as drive_cli
 from racer.cli import evaluate as evaluate_cli
@@ -38,6 +39,7 @@ app.command("report")(train_cli.report)
 app.command("export")(export_cli.export)
 app.command("drive")(drive_cli.drive)
 app.command("deploy")(drive_cli.deploy)
+app.command("car-wheel")(car_cli.car_wheel)
 app.command("evaluate")(evaluate_cli.evaluate)
 app.add_typer(leaderboard_cli.app, name="leaderboard")
 

@@ -26,7 +26,7 @@ import difflib
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Self
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -34,6 +34,8 @@ from racer.contract.car import MAX_SPEED_MPS, MAX_STEERING_DEG, MIN_SPEED_MPS
 from racer.errors import ConfigError
 
 KINDS = ("discrete", "continuous")
+#: ``cls`` in the alternate constructors (``typing.Self`` is Python 3.11; the car runs 3.9).
+_Space = TypeVar("_Space", bound="ActionSpace")
 #: The default discrete list: five steering angles at two speeds. Fast enough to lap a
 #: DeepRacer-size track in ~15 s, slow enough for the hairpins of the built-in tracks.
 DEFAULT_DISCRETE: tuple[tuple[float, float], ...] = tuple(
@@ -189,7 +191,7 @@ class ActionSpace:
         return {"action_space": space, "action_space_type": self.kind}
 
     @classmethod
-    def from_model_metadata(cls, data: Mapping[str, Any]) -> Self:
+    def from_model_metadata(cls: type[_Space], data: Mapping[str, Any]) -> _Space:
         """Read DeepRacer's ``model_metadata.json`` form (the whole file or just the action part).
 
         A missing ``action_space_type`` is inferred (a list is discrete, a table continuous); a

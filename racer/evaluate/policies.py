@@ -10,7 +10,10 @@ observation it reads, which action space it acts in (DeepRacer ``model_metadata.
   so unpickling them is acceptable.
 - :class:`BundlePolicy` runs a deploy bundle's ``policy.onnx`` with ONNX Runtime through the
   car's own runtime pieces (:mod:`racer.car`): preprocessing, inference, action decoding.
-  Bundles are never unpickled; :func:`racer.car.bundle.load_bundle` verifies them first.
+  Bundles are never unpickled; :func:`racer.car.bundle.load_bundle` verifies them first. A
+  DeepRacer model archive (``model_metadata.json`` + TensorFlow ``model.pb``, from the AWS
+  console, DRfC or ``racer export --deepracer``) runs the same way on OpenVINO, read and
+  bounded by :func:`racer.car.deepracer.load_model`.
 - :class:`OnnxPolicy` is the engine behind :class:`BundlePolicy`, usable on a bare ONNX file
   (the speed benchmark builds one on the fly).
 - :class:`FollowerPolicy` wraps :class:`racer.env.follower.CenterlineFollower` and
@@ -29,7 +32,8 @@ import numpy as np
 
 from racer.car.actions import ActionDecoder
 from racer.car.backends import Backend, OnnxRuntimeBackend
-from racer.car.bundle import METADATA, Bundle, is_archive, load_bundle, run_model
+from racer.car.bundle import METADATA, Bundle, is_archive, run_model
+from racer.car.deepracer import default_backend, is_deepracer_folder, load_model
 from racer.car.preprocess import Preprocessor
 from racer.contract.actions import ActionSpace
 from racer.contract.bundle import bundle_action_space as contract_action_space
@@ -171,11 +175,12 @@ class OnnxPolicy:
 
 
 class BundlePolicy(OnnxPolicy):
-    """A verified deploy bundle run with ONNX Runtime (never unpickled).
+    """A verified deploy bundle run with ONNX Runtime, or a DeepRacer model with OpenVINO
+    (never unpickled).
 
     Args:
-        bundle: a bundle from :func:`racer.car.bundle.load_bundle`.
-        threads: ONNX Runtime CPU threads.
+        bundle: a bundle or DeepRacer model from :func:`racer.car.deepracer.load_model`.
+        threads: inference CPU threads.
         name: a label; defaults to the bundle's file name.
     """
 
@@ -184,7 +189,7 @@ class BundlePolicy(OnnxPolicy):
             raise BundleError(f"{bundle.source}: unknown observation {bundle.observation!r}")
         self.bundle = bundle
         super().__init__(
-            backend=bundle.backend("onnxruntime", threads=threads),
+            backend=bundle.backend(default_backend(bundle), threads=threads),
             preprocessor=bundle.preprocessor(),
             decoder=bundle.decoder(),
             observation=bundle.observation,
@@ -358,30 +363,35 @@ def bundle_label(path: str | Path) -> str:
 
 
 def is_bundle_path(path: str | Path) -> bool:
-    """Whether ``path`` looks like a bundle (a ``.tar.gz`` or a folder with ``metadata.json``)."""
+    """Whether ``path`` looks like a bundle or a DeepRacer model (a ``.tar.gz``, a folder with
+    ``metadata.json``, or a folder holding a DeepRacer model)."""
     p = Path(path)
     if p.is_file():
         return is_archive(p)
     if not p.is_dir():
         return False
-    if (p / METADATA).is_file():
+    if (p / METADATA).is_file() or is_deepracer_folder(p):
         return True
     entries = list(p.iterdir())
     return len(entries) == 1 and entries[0].is_dir() and (entries[0] / METADATA).is_file()
 
 
 def load_policy(path: str | Path, threads: int = 1) -> Policy:
-    """A policy from a run folder (stable-baselines3), a bundle (ONNX) or a built-in driver.
+    """A policy from a run folder (stable-baselines3), a bundle (ONNX), a DeepRacer model
+    (TensorFlow graph on OpenVINO) or a built-in driver.
 
     Args:
         path: a run folder (holding ``config.toml``), a bundle folder or a bundle ``.tar.gz``,
-            or ``expert:racing-line`` / ``expert:centerline`` (:func:`expert_policy`).
+            a DeepRacer model ``.tar.gz`` (or its folder: ``model_metadata.json`` and a ``.pb``,
+            no ``metadata.json``), or ``expert:racing-line`` / ``expert:centerline``
+            (:func:`expert_policy`).
         threads: CPU threads for inference.
 
     Returns:
         :class:`Sb3Policy`, :class:`BundlePolicy`, :class:`ExpertPolicy` or
         :class:`FollowerPolicy`; a bundle is verified (checksums, metadata, I/O shapes) and
-        self-tested on its golden inputs first.
+        self-tested on its golden inputs first, a DeepRacer model checked
+        (:func:`racer.car.deepracer.load_model`) and run on synthetic frames.
 
     Raises:
         RacerError: the path is missing or is neither a run folder nor a bundle.
@@ -391,22 +401,27 @@ def load_policy(path: str | Path, threads: int = 1) -> Policy:
     p = Path(path)
     if not p.exists():
         raise RacerError(
-            f"{p} not found; give a run folder (runs/<name>), a bundle (folder or .tar.gz) "
-            "or a built-in driver (expert:racing-line)"
+            f"{p} not found; give a run folder (runs/<name>), a bundle (folder or .tar.gz), a "
+            "DeepRacer model (.tar.gz) or a built-in driver (expert:racing-line)"
         )
     if p.is_dir() and (p / RUN_CONFIG).is_file():
         return Sb3Policy(p, threads=threads)
     if is_bundle_path(p):
-        bundle = load_bundle(p)
-        bundle.self_test("onnxruntime")
-        return BundlePolicy(bundle, threads=threads)
+        bundle = load_model(p)
+        try:
+            bundle.self_test(default_backend(bundle))
+            return BundlePolicy(bundle, threads=threads)
+        except BaseException:
+            bundle.close()
+            raise
     raise RacerError(
-        f"{p}: neither a run folder (no {RUN_CONFIG}) nor a bundle (no {METADATA}, not .tar.gz)"
+        f"{p}: neither a run folder (no {RUN_CONFIG}) nor a bundle (no {METADATA}, not .tar.gz) "
+        "nor a DeepRacer model (no model_metadata.json)"
     )
 
 
 def close_policy(policy: Policy) -> None:
-    """Release what a policy holds (a packed bundle's temporary folder)."""
+    """Release what a policy holds (a packed bundle's or DeepRacer model's temporary folder)."""
     bundle = getattr(policy, "bundle", None)
     if isinstance(bundle, Bundle):
         bundle.close()

@@ -11,7 +11,10 @@ Steps, each checked before the next:
    measure single-frame latency (:mod:`racer.export.parity`);
 5. write ``golden.npz``, ``model_metadata.json`` and ``metadata.json`` (checksums last), load
    the result with the car's own :func:`racer.car.bundle.load_bundle` and self-test it;
-6. pack the ``.tar.gz`` and move the folder into place.
+6. pack the ``.tar.gz`` and move the folder into place;
+7. with ``deepracer``: the same policy as the model a stock AWS DeepRacer car loads
+   (:mod:`racer.export.deepracer`: refused up front when the car cannot run it, its parity
+   checked through OpenVINO's TensorFlow front end with the bundle's, written last).
 
 Everything is written in a temporary folder beside the output and renamed at the end, so a failed
 export leaves no half-written bundle (and an older bundle at the same place stays intact).
@@ -53,6 +56,7 @@ from racer.car.preprocess import camera_steps
 from racer.contract.bundle import SCHEMA_VERSION, action_entries, io_entries
 from racer.contract.car import CONTROL_HZ, LIDAR_MAX_RANGE_M
 from racer.export import convert, parity
+from racer.export import deepracer as dr
 from racer.export.errors import ExportError
 from racer.export.policy import (
     PolicyGraph,
@@ -63,7 +67,6 @@ from racer.export.policy import (
 )
 from racer.export.record import MIN_SAMPLES, record_observations, run_track
 from racer.train.io import clean_stale_temps, is_disk_full, mark_owner
-from racer.train.run_folder import RunFolder
 
 GOLDEN_SAMPLES = 16  # recorded inputs with expected outputs shipped for the car's self-test
 DEFAULT_EXPORT_ROOT = Path("export")  # `racer export RUN` writes export/<run-name>/
@@ -83,6 +86,7 @@ class ExportResult:
         self_tests: the car runtime's golden self-test on each engine.
         samples: recorded observations the parity rests on.
         wall_s: time the export took, seconds.
+        deepracer: the DeepRacer car's archive and its parity (``deepracer=True``), else None.
     """
 
     bundle_dir: Path
@@ -93,6 +97,7 @@ class ExportResult:
     self_tests: list[SelfTestReport] = field(default_factory=list)
     samples: int = 0
     wall_s: float = 0.0
+    deepracer: dr.DeepRacerExport | None = None
 
     def summary(self) -> str:
         """A few lines for humans."""
@@ -105,6 +110,8 @@ class ExportResult:
         lines.extend(t.summary() for t in self.self_tests)
         lines.append(f"bundle  {self.bundle_dir}")
         lines.append(f"archive {self.archive}")
+        if self.deepracer is not None:
+            lines.append(self.deepracer.summary())
         return "\n".join(lines)
 
 
@@ -151,13 +158,9 @@ def preprocessing_steps(trained: TrainedPolicy) -> list[dict[str, Any]]:
 
 
 def deepracer_model_metadata(trained: TrainedPolicy) -> dict[str, Any]:
-    """``model_metadata.json``: the run's own, else rebuilt from its config."""
-    data = RunFolder(trained.run_dir).model_metadata()
-    if data is not None:
-        return data
-    from racer.train.pipeline import model_metadata
-
-    return model_metadata(trained.config)
+    """``model_metadata.json``: the run's own, else rebuilt from its config (the action space
+    always the policy's; the same file the DeepRacer car archive holds)."""
+    return dr.deepracer_metadata(trained)
 
 
 def build_metadata(
@@ -224,6 +227,8 @@ def export_run(
     int8: bool = False,
     samples: int = 256,
     log: Callable[[str], None] | None = None,
+    deepracer: bool = False,
+    deepracer_out: str | Path | None = None,
 ) -> ExportResult:
     """Export a run to a deploy bundle (see the module docstring).
 
@@ -234,12 +239,15 @@ def export_run(
         int8: also write the INT8 OpenVINO IR (needs NNCF).
         samples: recorded observations for the parity check (at least 200).
         log: receives progress lines (None: silent).
+        deepracer: also write the model a stock AWS DeepRacer car loads (``NAME.tar.gz``).
+        deepracer_out: that archive's path (default ``<out's parent>/deepracer/<run-name>.tar.gz``).
 
     Returns:
         What was written and measured.
 
     Raises:
-        ExportError: the run cannot be exported; ParityError (a subclass): parity failed.
+        ExportError: the run cannot be exported (or, with ``deepracer``, the car cannot
+            run it); ParityError (a subclass): parity failed.
         MissingDependencyError: ``int8`` without NNCF.
     """
     t0 = time.perf_counter()
@@ -252,6 +260,13 @@ def export_run(
     trained = load_trained_policy(run, which)
     dest = Path(out) if out is not None else default_output(run)
     archive = dest.with_name(dest.name + ".tar.gz")
+    car_archive: Path | None = None
+    if deepracer:
+        dr.check_car_compatible(trained)  # refuse before minutes of recording
+        car_archive = (
+            Path(deepracer_out) if deepracer_out is not None else dr.default_archive(dest, run)
+        )
+        dr.check_archive_path(car_archive)
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -323,6 +338,15 @@ def export_run(
                 say(p.summary())
         parity.require(parities)
 
+        car: dr.DeepRacerExport | None = None
+        if car_archive is not None:
+            say("writing the DeepRacer car's frozen graph; parity through OpenVINO (FP32, FP16)")
+            car = _deepracer_graph(trained, observations, car_archive)
+            if not all(p.passed for p in car.parity):
+                for p in car.parity:
+                    say(p.summary())
+            parity.require(car.parity)
+
         latencies = {name: parity.latency(engine, inputs[0]) for name, engine in engines.items()}
 
         # golden.npz: evenly spaced recorded inputs and the exported model's (ORT) outputs.
@@ -352,6 +376,10 @@ def export_run(
         pack_bundle(stage, tmp_archive)
         _publish(stage, dest, work)
         tmp_archive.replace(archive)
+        if car is not None:
+            t_car = time.perf_counter()
+            dr.write_deepracer_archive(trained, car.archive, car.graph)
+            car.wall_s += time.perf_counter() - t_car
     except Exception as exc:
         if not is_disk_full(exc):
             raise
@@ -371,6 +399,23 @@ def export_run(
         latency=latencies,
         self_tests=tests,
         samples=len(inputs),
+        wall_s=time.perf_counter() - t0,
+        deepracer=car,
+    )
+
+
+def _deepracer_graph(
+    trained: TrainedPolicy, observations: np.ndarray, archive: Path
+) -> dr.DeepRacerExport:
+    """The car's graph of the policy and its parity on the recorded observations."""
+    t0 = time.perf_counter()
+    graph = dr.policy_graph(trained)
+    figures = dr.check_parity(trained, graph, observations)
+    return dr.DeepRacerExport(
+        archive=archive,
+        pb_bytes=len(graph.graph),
+        graph=graph,
+        parity=figures,
         wall_s=time.perf_counter() - t0,
     )
 

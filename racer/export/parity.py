@@ -4,7 +4,9 @@ Every engine runs the recorded observations one at a time (batch 1, as on the ca
 compared with the trained policy's own outputs: the largest absolute difference, and for discrete
 actions the share of inputs on which it picks the same action. FP32 engines must agree within
 :data:`FP32_TOLERANCE` and pick the same action everywhere; the INT8 engine within
-:data:`INT8_TOLERANCE` with at least :data:`INT8_MIN_AGREEMENT` of the actions the same.
+:data:`INT8_TOLERANCE` with at least :data:`INT8_MIN_AGREEMENT` of the actions the same; the
+DeepRacer graph converted with FP16 weights within :data:`FP16_TOLERANCE` and
+:data:`FP16_MIN_AGREEMENT` (:mod:`racer.export.deepracer`).
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from racer.export.errors import ParityError
 FP32_TOLERANCE = 1e-5  # DESIGN.md: parity with the trained policy within 1e-5 (FP32)
 INT8_TOLERANCE = 5e-2  # quantised weights and activations: a few hundredths on probabilities
 INT8_MIN_AGREEMENT = 0.99  # INT8 must pick the trained policy's action on 99% of the inputs
+FP16_TOLERANCE = 5e-2  # FP16 weights (the DeepRacer car's conversion): a few hundredths at most
+FP16_MIN_AGREEMENT = 0.99  # FP16 must pick the trained policy's action on 99% of the inputs
 LATENCY_RUNS = 300  # timed single-frame inferences per engine
 LATENCY_WARMUP = 30  # untimed inferences first
 
@@ -29,7 +33,8 @@ class EngineParity:
     """One engine against the trained policy.
 
     Attributes:
-        engine: ``torch``-free engine name (``onnxruntime``, ``openvino``, ``openvino_int8``).
+        engine: ``torch``-free engine name (``onnxruntime``, ``openvino``, ``openvino_int8``,
+            ``deepracer_fp32``, ``deepracer_fp16``).
         samples: inputs compared.
         max_abs_diff: largest absolute output difference.
         mean_abs_diff: mean absolute output difference.
@@ -127,11 +132,12 @@ def require(parities: list[EngineParity]) -> None:
                 if p.action_agreement is None
                 else f", same action on {p.action_agreement:.1%} (need {p.min_agreement:.0%})"
             )
+            flag = "--deepracer" if p.engine.startswith("deepracer") else "--int8"
             raise ParityError(
                 f"export parity failed on {p.engine}: max |diff| {p.max_abs_diff:.3g} vs the "
                 f"trained policy (limit {p.tolerance:g}){agree} over {p.samples} recorded "
                 "observations; nothing was written (check the library versions, or export "
-                "without --int8)"
+                f"without {flag})"
             )
 
 

@@ -74,17 +74,21 @@ class PolicyGraph(nn.Module):
 
     Args:
         trained: the loaded policy.
+        raw_mean: for continuous actions, output the unclipped Gaussian mean (PPO) or the
+            pre-tanh mean (SAC) instead: what a DeepRacer frozen graph outputs (the car clamps
+            it), the reference of :mod:`racer.export.deepracer`'s parity.
 
     Input: ``(1, *obs_shape)`` float32, raw 0-255 frames (camera/stereo) or metres (lidar).
     Output: ``(1, n_actions)`` softmax probabilities (discrete) or ``(1, 2)`` normalised
     (steering, speed) in [-1, 1] (continuous).
     """
 
-    def __init__(self, trained: TrainedPolicy) -> None:
+    def __init__(self, trained: TrainedPolicy, raw_mean: bool = False) -> None:
         super().__init__()
         self.policy = trained.model.policy
         self.algorithm = trained.algorithm
         self.discrete = trained.discrete
+        self.raw_mean = raw_mean
         self.normalize = trained.obs_norm is not None
         if trained.obs_norm is not None:
             norm = trained.obs_norm
@@ -100,13 +104,17 @@ class PolicyGraph(nn.Module):
             mean, std = self.get_buffer("obs_mean"), self.get_buffer("obs_std")
             x = torch.clamp((x - mean) / std, -self.clip, self.clip)
         if self.algorithm == "sac":
-            return torch.clamp(self.policy.actor(x, deterministic=True), -1.0, 1.0)
+            actor = self.policy.actor
+            if self.raw_mean:
+                features = actor.extract_features(x, actor.features_extractor)
+                return actor.mu(actor.latent_pi(features))
+            return torch.clamp(actor(x, deterministic=True), -1.0, 1.0)
         features = self.policy.extract_features(x, self.policy.pi_features_extractor)
         latent = self.policy.mlp_extractor.forward_actor(features)
         out = self.policy.action_net(latent)
         if self.discrete:
             return torch.softmax(out, dim=-1)
-        return torch.clamp(out, -1.0, 1.0)
+        return out if self.raw_mean else torch.clamp(out, -1.0, 1.0)
 
 
 def reference_outputs(trained: TrainedPolicy, observations: np.ndarray) -> np.ndarray:

@@ -21,7 +21,7 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Union
 
 from racer.errors import RacerError
 
@@ -30,7 +30,9 @@ DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
 #: ``tempfile.mkstemp`` / ``mkdtemp`` random part: 8 characters of this alphabet.
 _TEMP_RANDOM = r"[a-z0-9_]{8}"
 
-PathLike = str | os.PathLike[str]
+#: A path argument. ``Union``: a module-level alias is evaluated at import, and ``X | Y`` of types
+#: needs Python 3.10 (this module runs on the car, Python >= 3.9).
+PathLike = Union[str, "os.PathLike[str]"]
 
 
 class DiskFullError(RacerError):

@@ -215,6 +215,7 @@ def test_deploy_copies_unpacks_and_self_tests(
             "-o BatchMode=yes",
             "--python",
             sys.executable,
+            "--no-install-runtime",
         ],
         capsys,
     )
@@ -253,12 +254,145 @@ def test_deploy_remote_selftest_failure(
     """The car has no racer installed: the remote self-test's error comes back as one line."""
     remote = tmp_path / "remote"
     code, _, err = _racer(
-        ["deploy", str(camera_bundle), f"car:{remote}", "--python", "/nonexistent/python3"],
+        [
+            "deploy",
+            str(camera_bundle),
+            f"car:{remote}",
+            "--python",
+            "/nonexistent/python3",
+            "--no-install-runtime",
+        ],
         capsys,
     )
     assert code == 2 and "remote self-test on car failed" in err
 
 
+#: a car's python: logs its arguments; pip exits with FAKE_PIP_EXIT (0: "installed", nothing
+#: changes), anything else runs in the test's interpreter (a virtual environment: no --user).
+FAKE_PYTHON = """#!/bin/sh
+printf 'python' >> "$FAKE_PY_LOG"; for a in "$@"; do printf ' [%s]' "$a" >> "$FAKE_PY_LOG"; done
+echo >> "$FAKE_PY_LOG"
+if [ "$1 $2" = "-m pip" ]; then
+  [ "${FAKE_PIP_EXIT:-0}" = 0 ] && exit 0
+  echo "error: externally-managed-environment" >&2; exit "$FAKE_PIP_EXIT"
+fi
+exec "$REAL_PYTHON" "$@"
+"""
+
+
+@pytest.fixture
+def fake_python(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "car-bin" / "python3"
+    path.parent.mkdir()
+    path.write_text(FAKE_PYTHON)
+    path.chmod(path.stat().st_mode | stat.S_IXUSR)
+    monkeypatch.setenv("FAKE_PY_LOG", str(tmp_path / "python.log"))
+    monkeypatch.setenv("REAL_PYTHON", sys.executable)
+    return path
+
+
+def test_deploy_installs_the_runtime_wheel_before_the_self_test(
+    camera_bundle: Path,
+    fake_transport: Path,
+    fake_python: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import zipfile
+
+    from racer.cli.car import wheel_name
+
+    remote = tmp_path / "car" / "bundles"
+    code, out, err = _racer(
+        ["deploy", str(camera_bundle), f"car:{remote}", "--python", str(fake_python)], capsys
+    )
+    assert code == 0, err
+    wheel = wheel_name()
+    calls = fake_transport.read_text().splitlines()
+    assert len(calls) == 5
+    assert calls[2].startswith("scp [") and calls[2].endswith(f"[car:{remote}/{wheel}]")
+    assert "-m pip install" in calls[3] and "--force-reinstall" in calls[3]
+    assert "-m racer.car.selftest" in calls[4]
+    with zipfile.ZipFile(remote / wheel) as zf:
+        assert "racer/car/runtime.py" in zf.namelist()
+    pips = [ln for ln in (tmp_path / "python.log").read_text().splitlines() if "[-m] [pip]" in ln]
+    assert len(pips) == 2 and all(f"[{wheel}]" in ln and "--user" not in ln for ln in pips)
+    assert "--no-deps" not in pips[0] and "[--no-deps] [--force-reinstall]" in pips[1]
+    assert "self-test onnxruntime" in out and f"installing {wheel} on car" in err
+
+
+def test_deploy_runtime_install_failure_is_one_line(
+    camera_bundle: Path,
+    fake_transport: Path,
+    fake_python: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("FAKE_PIP_EXIT", "1")
+    code, _, err = _racer(
+        ["deploy", str(camera_bundle), f"car:{tmp_path / 'r'}", "--python", str(fake_python)],
+        capsys,
+    )
+    assert code == 2 and err.count("racer: error:") == 1
+    line = err.splitlines()[-1]
+    assert line.startswith("racer: error: installing racer-car on car failed (exit 1): error: ")
+    assert "--no-install-runtime" in line
+    assert "selftest" not in fake_transport.read_text()  # nothing self-tested after a failure
+
+
 def test_deploy_bad_target(camera_bundle: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = _racer(["deploy", str(camera_bundle), "car-without-dir"], capsys)
     assert code == 2 and "use HOST:DIR" in err
+
+
+# --- DeepRacer model archives ----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def deepracer_archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    pytest.importorskip("openvino")
+    pytest.importorskip("tensorboard")
+    from testlib.deepracer_models import build_archive
+
+    return build_archive(tmp_path_factory.mktemp("drive-dr") / "dr_model.tar.gz")
+
+
+def test_drive_sim_with_a_deepracer_archive(
+    deepracer_archive: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    report = tmp_path / "report.json"
+    code, out, err = _racer(
+        [
+            "drive",
+            str(deepracer_archive),
+            "--source",
+            "sim:oval",
+            "--max-steps",
+            "20",
+            "--report-json",
+            str(report),
+        ],
+        capsys,
+    )
+    assert code == 0, err
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert len(lines) == 21  # 20 commands and the final stop
+    from testlib.deepracer_models import DISCRETE_ACTIONS
+
+    pairs = {(a["steering_angle"], a["speed"]) for a in DISCRETE_ACTIONS}
+    assert all((c["steering_deg"], c["speed_mps"]) in pairs for c in lines[:-1])
+    assert "check openvino: DeepRacer model" in err and "drive: 20 steps" in err
+    data = json.loads(report.read_text())
+    assert data["drive"]["backend"] == "openvino" and data["drive"]["steps"] == 20
+
+
+def test_drive_deepracer_archive_on_onnxruntime_is_one_line(
+    deepracer_archive: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = _racer(
+        ["drive", str(deepracer_archive), "--source", "sim:oval", "--backend", "onnxruntime"],
+        capsys,
+    )
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert "runs on OpenVINO only; use --backend openvino" in err

@@ -158,3 +158,49 @@ def test_help_names_every_builtin_driver() -> None:
     hints = typing.get_type_hints(evaluate_cli.evaluate, include_extras=True)
     assert evaluate_cli.EXPERT_NAMES in hints["model"].__metadata__[0].help
     assert f"else {DEFAULT_TRACK})" in hints["track"].__metadata__[0].help
+
+
+# --- DeepRacer model archives (model_metadata.json + TensorFlow model.pb) --------------------
+
+
+@pytest.fixture(scope="module")
+def deepracer_archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    pytest.importorskip("openvino")
+    pytest.importorskip("tensorboard")
+    from testlib.deepracer_models import build_archive
+
+    return build_archive(tmp_path_factory.mktemp("cli-dr") / "dr_model.tar.gz")
+
+
+def test_evaluate_a_deepracer_archive(deepracer_archive: Path) -> None:
+    result = runner.invoke(
+        app, ["evaluate", str(deepracer_archive), "--track", "oval", "--json", *FAST]
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["model"] == "dr_model" and data["track"] == "oval" and len(data["trials"]) == 1
+
+
+def test_evaluate_refuses_a_bad_deepracer_archive(
+    deepracer_archive: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import tarfile
+
+    from testlib.deepracer_models import write_archive
+
+    with tarfile.open(deepracer_archive) as tar:
+        members = [(m.name, tar.extractfile(m).read()) for m in tar]  # type: ignore[union-attr]
+    link = tarfile.TarInfo("agent/evil")
+    link.type = tarfile.SYMTYPE
+    link.linkname = "/etc/passwd"
+    cases = {
+        "two.tar.gz": ([*members, ("model.pb", b"x")], "2 files count as a model"),
+        "nometa.tar.gz": (members[1:], "no model_metadata.json"),
+        "up.tar.gz": ([*members, ("../up.txt", b"x")], "unsafe member path"),
+        "link.tar.gz": ([*members, (link, None)], "link or special file"),
+    }
+    for name, (content, needle) in cases.items():
+        path = write_archive(tmp_path / name, content)
+        code, err = run_main(["evaluate", str(path), "--track", "oval", *FAST], capsys)
+        assert code == 2 and err.startswith(f"racer: error: {name}: ") and needle in err, err
+        assert len(err.strip().splitlines()) == 1

@@ -223,3 +223,32 @@ def test_bundle_boards_carry_no_reference_note(bundle: Path, tmp_path: Path) -> 
     assert runner.invoke(app, args).exit_code == 0
     shown = runner.invoke(app, ["leaderboard", "show", "--db", str(db)])
     assert "straight" in shown.output and "built-in drivers" not in shown.output
+
+
+def test_submit_a_deepracer_archive(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A DeepRacer model archive goes through the sandbox as a bundle does; a bad one is one
+    line and no row."""
+    pytest.importorskip("openvino")
+    pytest.importorskip("tensorboard")
+    from testlib.deepracer_models import build_archive, write_archive
+
+    archive = build_archive(tmp_path / "dr_model.tar.gz")
+    db = tmp_path / "lb.db"
+    result = runner.invoke(
+        app, ["leaderboard", "submit", str(archive), "-t", "oval", "-n", "dora", "--db", str(db)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "recorded #1: dora on oval (time-trial)" in result.output
+    shown = json.loads(
+        runner.invoke(app, ["leaderboard", "show", "--db", str(db), "--json"]).output
+    )
+    assert shown[0]["standings"][0]["model"] == "dr_model"
+
+    bad = write_archive(tmp_path / "bad.tar.gz", [("agent/model.pb", b"x")])
+    code, err = run_main(
+        ["leaderboard", "submit", str(bad), "-t", "oval", "-n", "eve", "--db", str(db)], capsys
+    )
+    assert code == 2 and "bad.tar.gz: no model_metadata.json" in err
+    assert len(err.strip().splitlines()) == 1
+    again = runner.invoke(app, ["leaderboard", "show", "--db", str(db), "--json"]).output
+    assert len(json.loads(again)[0]["standings"]) == 1  # nothing recorded for the bad one

@@ -3,7 +3,9 @@ sandboxed, recorded; and a folder of bundles in parallel.
 
 Submissions are deploy bundles (:mod:`racer.car.bundle`): verified (sizes, checksums, metadata,
 the ONNX graph's inputs and outputs) and self-tested on their golden inputs, then run with ONNX
-Runtime. Nothing submitted is ever unpickled. With ``limits`` (always from the CLI) all of that
+Runtime; or DeepRacer model archives (:mod:`racer.car.deepracer`: ``model_metadata.json`` and a
+TensorFlow ``model.pb``, bounded and checked, run with OpenVINO). Nothing submitted is ever
+unpickled. With ``limits`` (always from the CLI) all of that
 runs in a child process with a wall-clock and a memory limit (:mod:`racer.evaluate.sandbox`):
 past either the child is killed and nothing is recorded; the row is the one an in-process
 evaluation records. The built-in drivers (``expert:racing-line``,
@@ -23,7 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from racer.car.bundle import METADATA, is_archive, load_bundle
+from racer.car.bundle import METADATA, Bundle, is_archive
+from racer.car.deepracer import DeepRacerModel, default_backend, is_deepracer_folder, load_model
 from racer.errors import ConfigError, RacerError
 from racer.evaluate.evaluator import lap_ratio
 from racer.evaluate.leaderboard.ranking import is_expert, rank
@@ -84,7 +87,8 @@ def entry_from_result(result: EvaluationResult, name: str, model: str, bundle_sh
         result: the official evaluation.
         name: the racer's name.
         model: the bundle's name, or the built-in driver's.
-        bundle_sha256: sha256 of the bundle's ``metadata.json`` (empty for a built-in driver).
+        bundle_sha256: the model's checksum (:func:`model_checksum`; empty for a built-in
+            driver).
 
     Returns:
         The entry (not yet recorded).
@@ -132,30 +136,40 @@ class SubmitOutcome:
     bound_s: float | None = None
 
 
+def model_checksum(bundle: Bundle) -> str:
+    """A submitted model's identity: sha256 of a bundle's ``metadata.json`` (which lists every
+    file's sha256), or a DeepRacer model's
+    :attr:`~racer.car.deepracer.DeepRacerModel.checksum` (its graph and
+    ``model_metadata.json``)."""
+    import hashlib
+
+    if isinstance(bundle, DeepRacerModel):
+        return bundle.checksum
+    return hashlib.sha256((bundle.root / METADATA).read_bytes()).hexdigest()
+
+
 def evaluate_bundle(
     bundle_path: str | Path, track: str, config: RaceConfig
 ) -> tuple[EvaluationResult, str, str]:
-    """Verify, self-test and evaluate a bundle (nothing recorded).
+    """Verify, self-test and evaluate a bundle or a DeepRacer model (nothing recorded).
 
     Args:
-        bundle_path: the bundle folder or ``.tar.gz``.
+        bundle_path: the bundle folder or ``.tar.gz``, or a DeepRacer model ``.tar.gz``.
         track: the track.
         config: the race settings.
 
     Returns:
-        ``(result, model label, sha256 of metadata.json)``.
+        ``(result, model label, checksum)`` (:func:`model_checksum`).
 
     Raises:
         BundleError: the bundle is corrupt, tampered with, or does not fit the simulator.
     """
-    import hashlib
-
     from racer.evaluate.evaluator import Evaluator
 
-    bundle = load_bundle(bundle_path)
+    bundle = load_model(bundle_path)
     try:
-        bundle.self_test("onnxruntime")
-        digest = hashlib.sha256((bundle.root / METADATA).read_bytes()).hexdigest()
+        bundle.self_test(default_backend(bundle))
+        digest = model_checksum(bundle)
         label = bundle_label(bundle_path)
         policy = BundlePolicy(bundle, threads=1, name=label)
         with Evaluator(policy, track, config) as ev:
@@ -198,7 +212,7 @@ def evaluate_limited(
     """Verify, self-test and evaluate an untrusted bundle in a child process within ``limits``.
 
     Args:
-        bundle_path: the bundle folder or ``.tar.gz``.
+        bundle_path: the bundle folder or ``.tar.gz``, or a DeepRacer model ``.tar.gz``.
         track: the track.
         name: the racer's name.
         config: the race settings.
@@ -232,13 +246,13 @@ def evaluate_submission(
     """Evaluate a bundle (:func:`evaluate_bundle`) or a built-in driver (nothing recorded).
 
     Args:
-        source: the bundle folder or ``.tar.gz``, or ``expert:racing-line`` /
+        source: the bundle folder or ``.tar.gz``, a DeepRacer model, or ``expert:racing-line`` /
             ``expert:centerline``.
         track: the track.
         config: the race settings.
 
     Returns:
-        ``(result, model label, sha256 of metadata.json)``; a built-in driver's label is its
+        ``(result, model label, checksum)``; a built-in driver's label is its
         name and its sha256 is empty.
 
     Raises:
@@ -266,7 +280,8 @@ def submit(
     """Run the official evaluation of a bundle and record it (the evaluation comes first).
 
     Args:
-        bundle_path: the bundle folder or ``.tar.gz``, or a built-in driver's name
+        bundle_path: the bundle folder or ``.tar.gz``, a DeepRacer model ``.tar.gz`` (both
+            sandboxed alike), or a built-in driver's name
             (``expert:racing-line``, ``expert:centerline``): a reference row.
         track: the track.
         name: the racer's name.
@@ -322,7 +337,8 @@ class RunOutcome:
 
 
 def find_bundles(folder: str | Path) -> list[Path]:
-    """Bundles in a folder: sub-folders holding ``metadata.json`` and ``.tar.gz`` files.
+    """Bundles in a folder: sub-folders holding ``metadata.json`` or a DeepRacer model, and
+    ``.tar.gz`` files (bundles or DeepRacer models).
 
     Args:
         folder: the folder.
@@ -336,7 +352,8 @@ def find_bundles(folder: str | Path) -> list[Path]:
     found = [
         p
         for p in sorted(root.iterdir())
-        if (p.is_dir() and (p / METADATA).is_file()) or (p.is_file() and is_archive(p))
+        if (p.is_dir() and ((p / METADATA).is_file() or is_deepracer_folder(p)))
+        or (p.is_file() and is_archive(p))
     ]
     return found
 
