@@ -47,7 +47,8 @@ THIRD_PARTY: dict[str, set[str]] = {
     "util": {"numpy"},
     "contract": {"numpy"},
     "track": {"numpy", "scipy", "matplotlib"},
-    "sim": {"numpy", "pybullet", "pybullet_utils"},
+    # Pillow, imageio-ffmpeg and tqdm: the best-lap video (racer.sim.video, imported lazily)
+    "sim": {"numpy", "pybullet", "pybullet_utils", "PIL", "imageio_ffmpeg", "tqdm"},
     "rewards": {"numpy"},
     "env": {"numpy", "gymnasium"},
     "train": {"numpy", "gymnasium", "stable_baselines3", "torch", "matplotlib", "tqdm"},

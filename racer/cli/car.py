@@ -157,7 +157,17 @@ def build_car_wheel(out_dir: str | Path) -> Path:
 def car_wheel(
     out_dir: Annotated[Path, typer.Argument(help="Folder to write the wheel into.")],
 ) -> None:
-    """Build the car's runtime wheel (racer-car: numpy + ONNX Runtime, Python >= 3.9)."""
+    """Build the car's runtime wheel (racer-car: numpy + ONNX Runtime, Python >= 3.9).
+
+    The onboard runtime alone, from this installation's sources, for a car that cannot (or need
+    not) install the whole trainer; `racer deploy` builds and installs it by itself.
+
+    Examples:
+
+    ```
+    racer car-wheel dist/
+    ```
+    """
     path = build_car_wheel(out_dir)
     with zipfile.ZipFile(path) as zf:
         n_files = sum(1 for name in zf.namelist() if ".dist-info/" not in name)

@@ -93,7 +93,25 @@ def demo(
     ] = True,
     progress: Annotated[bool, typer.Option(help="Show the progress bars.")] = True,
 ) -> None:
-    """Race on the default track: the bound, a racing agent, then a camera agent to export."""
+    """Race on the default track: the bound, a racing agent, then a camera agent to export.
+
+    Headless, in steps:
+
+    1. the track's racing line and its lap-time bound (the fastest lap the car can drive);
+    2. train `agents/racing` (racing-expert warm start, then PPO) until it stops improving;
+    3. evaluate it as DeepRacer does (3 trials of 3 laps) and write its report;
+    4. train `agents/camera` (front camera) until it laps, and export it to a deploy bundle
+       and a stock DeepRacer car's archive;
+    5. drive the bundle in the simulator through the car's runtime.
+
+    Examples:
+
+    ```
+    racer demo
+    racer demo --no-camera --race-minutes 1
+    racer demo --track speedway --out demo-runs/ --minutes 20
+    ```
+    """
     from racer.evaluate import RaceConfig, evaluate, load_policy
     from racer.evaluate.report import summary_line
     from racer.track import load_track, racing_line

@@ -105,8 +105,23 @@ def drive(
         Path | None, typer.Option("--report-json", help="Also write the report as JSON here.")
     ] = None,
 ) -> None:
-    """Drive with a bundle or a DeepRacer model: verify it, self-test it, then frame -> policy
-    -> actuator."""
+    """Drive with a bundle or a DeepRacer model: verify it, self-test it, then frame -> policy ->
+    actuator.
+
+    The car's own runtime path, here or on the car: frames from the simulator (`sim:TRACK`,
+    closed loop), a camera, a video or a folder of images; commands to stdout as JSON lines, over
+    UDP or to a PCA9685 servo board. The report (and, for `sim:` sources, the laps driven) goes
+    to stderr when the commands go to stdout.
+
+    Examples:
+
+    ```
+    racer drive export/mycar.tar.gz --source sim:oval
+    racer drive export/mycar --source sim:speedway --episodes 3 --actuator null
+    racer drive export/mycar --source camera:0 --actuator pca9685
+    racer drive model.tar.gz --source video:lap.mp4 --max-steps 300
+    ```
+    """
     from dataclasses import asdict
 
     from racer.car.actions import Calibration
@@ -226,7 +241,20 @@ def deploy(
         ),
     ] = True,
 ) -> None:
-    """Copy a bundle to a car with scp, install the runtime, unpack it and self-test it there."""
+    """Copy a bundle to a car with scp, install the runtime, unpack it and self-test it there.
+
+    Needs OpenSSH's `ssh` and `scp`. The runtime is the `racer-car` wheel (see
+    `racer car-wheel`), pip-installed into the car's Python before the self-test.
+
+    Examples:
+
+    ```
+    racer deploy export/mycar.tar.gz deepracer@car.local:bundles
+    racer deploy export/mycar pi@car:bundles --ssh-opts "-o Port=2222"
+    racer deploy export/mycar car:bundles --python /home/pi/venv/bin/python3
+    racer deploy export/mycar car:bundles --no-install-runtime
+    ```
+    """
     from racer.car.bundle import is_archive, load_bundle, pack_bundle
 
     host, sep, remote_dir = target.partition(":")

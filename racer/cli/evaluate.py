@@ -96,8 +96,29 @@ def evaluate(
     out: Annotated[
         Path | None, typer.Option(help="Write results.json and trajectories.png into this folder.")
     ] = None,
+    video: Annotated[
+        bool,
+        typer.Option(
+            help="With --out: also replay the best lap as best_lap.mp4 (a GIF where no MP4 "
+            "encoder works): chase view and map, speed, steering, progress, lap time."
+        ),
+    ] = True,
 ) -> None:
-    """Evaluate a model headless: DeepRacer's continuous evaluation, metrics and penalties."""
+    """Evaluate a model headless: DeepRacer's continuous evaluation, metrics and penalties.
+
+    Each trial starts from the start line; off-tracks and collisions add their penalties and
+    the car is put back, up to `--reset-limit` times. Prints a table of the trials (or JSON);
+    with `--out` also writes the results, a plot of the trajectories and a video of the best lap.
+
+    Examples:
+
+    ```
+    racer evaluate runs/quickstart-20250101-120000
+    racer evaluate export/mycar.tar.gz --track speedway --laps 3 --out eval/
+    racer evaluate expert:racing-line --track technical --json
+    racer evaluate runs/camera-20250101-120000 --race object-avoidance --boxes 4
+    ```
+    """
     from racer.evaluate.evaluator import Evaluator
     from racer.evaluate.policies import Sb3Policy, close_policy, load_policy
     from racer.evaluate.races import RaceConfig
@@ -133,7 +154,11 @@ def evaluate(
             result = ev.run()
     finally:
         close_policy(policy)
-    written = write_outputs(result, out) if out is not None else {}
+    written = write_outputs(result, out, video=video) if out is not None else {}
+    if isinstance(policy, Sb3Policy):  # a run folder: DeepRacer's evaluation files beside it
+        from racer.evaluate.evaluator import write_deepracer_evaluation
+
+        written.update(write_deepracer_evaluation(policy.run_dir, result))
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2))
         return

@@ -21,7 +21,9 @@ def export(
     run: Annotated[Path, typer.Argument(help="Run folder written by 'racer train'.")],
     out: Annotated[
         Path | None,
-        typer.Option(help="Bundle folder (default export/<run-name>); also writes <out>.tar.gz."),
+        typer.Option(
+            help="Bundle folder (default `export/<run-name>`); also writes `<out>.tar.gz`."
+        ),
     ] = None,
     int8: Annotated[
         bool, typer.Option("--int8", help="Also write an INT8 OpenVINO model (needs nncf).")
@@ -37,13 +39,25 @@ def export(
         typer.Option(
             "--deepracer",
             help="Also write the model a stock AWS DeepRacer car loads: "
-            "<out's folder>/deepracer/<run-name>.tar.gz (a frozen TensorFlow graph; camera or "
+            "`<out's folder>/deepracer/<run-name>.tar.gz` (a frozen TensorFlow graph; camera or "
             "stereo runs).",
         ),
     ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the result.")] = False,
 ) -> None:
-    """Export a run for a car: check parity with the trained policy, measure latency, pack it."""
+    """Export a run for a car: check parity with the trained policy, measure latency, pack it.
+
+    Writes the deploy bundle (ONNX + OpenVINO, golden frames, metadata) and its `.tar.gz`, to
+    drive with `racer drive` or copy to a car with `racer deploy`.
+
+    Examples:
+
+    ```
+    racer export runs/camera-20250101-120000
+    racer export runs/camera-20250101-120000 --out export/mycar --int8
+    racer export runs/camera-20250101-120000 --deepracer --model final
+    ```
+    """
     from racer.export.exporter import export_run
 
     def log(msg: str) -> None:

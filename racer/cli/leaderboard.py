@@ -35,7 +35,16 @@ from racer.evaluate.races import (
 )
 
 app = typer.Typer(
-    help="The leaderboard: submit bundles, show the standings, write the page.",
+    help="""The leaderboard: submit bundles, show the standings, write the page.
+
+Examples:
+
+```
+racer leaderboard submit export/mycar.tar.gz --track oval --name alice
+racer leaderboard show
+racer leaderboard html leaderboard.html
+```
+""",
     no_args_is_help=True,
 )
 
@@ -156,6 +165,14 @@ def submit(
 
     A built-in driver (expert:racing-line, expert:centerline) is recorded the same way, its name
     as the model and no checksum: a reference row (it reads the car's true pose).
+
+    Examples:
+
+    ```
+    racer leaderboard submit export/mycar.tar.gz --track oval --name alice
+    racer leaderboard submit model.tar.gz -t speedway -n bob --db league.db
+    racer leaderboard submit expert:racing-line --track oval --name reference
+    ```
     """
     from racer.evaluate.evaluator import lap_ratio
     from racer.evaluate.leaderboard import format_lap, format_ratio, validate_name
@@ -205,31 +222,36 @@ def show(
     Each board's title gives the track's lap-time bound and the ``vs bound`` column each
     racer's average of 3 laps as a multiple of it. Rows of built-in drivers (expert:...) are
     reference laps, noted under the table.
+
+    Examples:
+
+    ```
+    racer leaderboard show
+    racer leaderboard show --track oval --db league.db
+    racer leaderboard show --json
+    ```
     """
     from racer.evaluate.leaderboard import (
         REFERENCE_NOTE,
-        boards,
         format_lap,
         format_ratio,
         is_expert,
         standings_rows,
-        track_bound_s,
+        track_boards,
     )
 
-    all_boards = boards(_db(db), track=track)
-    bounds = {t: track_bound_s(t) for t, _ in all_boards}
+    all_boards = track_boards(_db(db), track=track)
     if as_json:
-        data = []
-        for (t, r), b in all_boards.items():
-            bound_s = bounds[t]
-            data.append(
-                {
-                    "track": t,
-                    "race": r,
-                    "bound_s": None if bound_s is None else round(bound_s, 4),
-                    "standings": standings_rows(b, bound_s),
-                }
-            )
+        data = [
+            {
+                "track": b.label,
+                "track_sha256": b.track_sha256,
+                "race": b.race,
+                "bound_s": None if b.bound_s is None else round(b.bound_s, 4),
+                "standings": standings_rows(b.standings, b.bound_s),
+            }
+            for b in all_boards
+        ]
         typer.echo(json.dumps(data, indent=2))
         return
     from rich.console import Console
@@ -242,8 +264,8 @@ def show(
     if not all_boards:
         console.print("no submissions" + (f" on {track}" if track else ""))
         return
-    for (t, r), board in all_boards.items():
-        bound_s = bounds[t]
+    for b in all_boards:
+        t, r, board, bound_s = b.label, b.race, b.standings, b.bound_s
         bound = "bound -" if bound_s is None else f"bound {bound_s:.3f} s"
         reference = any(is_expert(s.entry.model) for s in board)
         table = Table(
@@ -285,7 +307,15 @@ def html_page(
     db: DbOpt = None,
     title: Annotated[str, typer.Option(help="Page title.")] = "racer leaderboard",
 ) -> None:
-    """Write the static leaderboard page (tables and track maps with the best laps)."""
+    """Write the static leaderboard page (tables and track maps with the best laps).
+
+    Examples:
+
+    ```
+    racer leaderboard html leaderboard.html
+    racer leaderboard html site/index.html --db league.db --title "Club race"
+    ```
+    """
     from racer.evaluate.html import write_html
 
     path = write_html(_db(db), out, title=title)
@@ -315,6 +345,13 @@ def run(
 
     Each bundle runs in its own process within --time-limit and --memory-limit; one past a
     limit is skipped (nothing recorded for it) and the others still count.
+
+    Examples:
+
+    ```
+    racer leaderboard run submissions/ --track oval
+    racer leaderboard run submissions/ -t speedway --workers 4 --db league.db
+    ```
     """
     from racer.errors import ConfigError
     from racer.evaluate.leaderboard import find_bundles, run_directory

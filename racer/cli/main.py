@@ -24,12 +24,29 @@ try:  # typer >= 0.20 vendors click
 except ImportError:  # pragma: no cover - older typer with click installed
     from click import ClickException as _ClickException  # type: ignore[no-redef]
 
+# Help texts are Markdown (every command and sub-group inherits the mode): a docstring's
+# paragraph is one paragraph on screen, re-wrapped to the terminal, whatever its line breaks in
+# the source; lists stay lists and ``` blocks stay as written. Each command's docstring ends
+# with an "Examples:" paragraph and a ``` block of `racer ...` lines (tests/cli/test_help_texts.py
+# holds every command to it). Write literals holding <, [, * or _ in backticks: `runs/<name>`.
 app = typer.Typer(
     name="racer",
-    help="Local reinforcement-learning racing: train, evaluate and export DeepRacer-style agents.",
+    help="""Local reinforcement-learning racing: train, evaluate and export DeepRacer-style agents.
+
+Examples:
+
+```
+racer demo
+racer train agents/quickstart --track oval
+racer evaluate runs/quickstart-20250101-120000 --track oval
+racer export runs/quickstart-20250101-120000
+racer COMMAND --help
+```
+""",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",
 )
 app.add_typer(tracks_cli.app, name="tracks")
 app.add_typer(rewards_cli.app, name="rewards")

@@ -11,7 +11,15 @@ from rich.markup import escape
 from rich.table import Table
 
 app = typer.Typer(
-    help="Reward functions: list the built-in and installed ones, check your own before training.",
+    help="""Reward functions: list the built-in and installed ones, check your own before training.
+
+Examples:
+
+```
+racer rewards list
+racer rewards check my_reward.py
+```
+""",
     no_args_is_help=True,
 )
 
@@ -32,7 +40,14 @@ def _console() -> Console:
 
 @app.command("list")
 def list_rewards() -> None:
-    """List the rewards that `reward=` accepts by name: built-ins and installed plugins."""
+    """List the rewards that `reward=` accepts by name: built-ins and installed plugins.
+
+    Examples:
+
+    ```
+    racer rewards list
+    ```
+    """
     from racer.rewards import describe_rewards
 
     infos = describe_rewards()
@@ -69,7 +84,7 @@ def check(
         typer.Option(
             "--timeout",
             help="Time limit of one call, seconds (default 5, as in training; "
-            "[env] reward_timeout_s there).",
+            "`[env] reward_timeout_s` there).",
             show_default=False,
         ),
     ] = None,
@@ -79,10 +94,19 @@ def check(
     The car is placed along the track in several situations (on the centre line, near the
     border, off the track, driving backwards, zig-zag steering, objects ahead), each as short
     runs of consecutive steps. Prints the reward range per situation, the params keys the
-    function reads and any failure (exceptions, sys.exit(), non-numbers, NaN). The check runs
-    in a child process under the same per-call time limit as training. Exit status: 0 all good,
-    1 the function failed on some poses, 2 it could not be loaded, ran past the time limit or
-    ended the process (os._exit()).
+    function reads and any failure (exceptions, `sys.exit()`, non-numbers, NaN). The check runs
+    in a child process under the same per-call time limit as training.
+
+    Exit status: 0 all good, 1 the function failed on some poses, 2 it could not be loaded, ran
+    past the time limit or ended the process (`os._exit()`).
+
+    Examples:
+
+    ```
+    racer rewards check my_reward.py
+    racer rewards check my_reward.py:reward_function --track speedway
+    racer rewards check progress --runs 16 --steps 30 --timeout 1
+    ```
     """
     from racer.rewards import load_reward
     from racer.rewards.check import check_reward_isolated

@@ -10,14 +10,24 @@ import typer
 from racer.errors import ConfigError, TrackError
 
 app = typer.Typer(
-    help="Tracks: list built-in and user tracks, draw one, import a DeepRacer .npy or .track.toml.",
+    help="""Tracks: list built-in and user tracks, draw one, import a DeepRacer .npy or .track.toml.
+
+Examples:
+
+```
+racer tracks list
+racer tracks show oval --out oval.png
+racer tracks import reInvent2019_track.npy
+racer tracks line speedway --out line.png
+```
+""",
     no_args_is_help=True,
 )
 
 TrackArg = Annotated[
     str,
     typer.Argument(
-        help="Built-in or user track name, a .npy / .track.toml file, or random:<seed>.",
+        help="Built-in or user track name, a .npy / .track.toml file, or `random:<seed>`.",
         show_default=False,
     ),
 ]
@@ -60,7 +70,14 @@ def _write_error(path: Path, exc: OSError) -> ConfigError:
 
 @app.command("list")
 def list_command() -> None:
-    """List every track available by name: length, width, turns and source."""
+    """List every track available by name: length, width, turns and source.
+
+    Examples:
+
+    ```
+    racer tracks list
+    ```
+    """
     from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
@@ -102,7 +119,16 @@ def show_command(
         Path, typer.Option("--out", "-o", help="Image file to write (.png, .svg, .pdf).")
     ] = Path("track.png"),
 ) -> None:
-    """Draw a track to an image: road, borders, centre line, start line, direction."""
+    """Draw a track to an image: road, borders, centre line, start line, direction.
+
+    Examples:
+
+    ```
+    racer tracks show oval
+    racer tracks show reInvent2019_track.npy --out reinvent.svg
+    racer tracks show random:7 --out random7.png
+    ```
+    """
     from racer.track import load_track, plot_track
 
     _check_output(out, "--out", image=True)
@@ -129,7 +155,17 @@ def import_command(
         bool, typer.Option("--force", help="Replace a user track of the same name.")
     ] = False,
 ) -> None:
-    """Validate a track file and add it to the user library ($RACER_HOME/tracks)."""
+    """Validate a track file and add it to the user library (`$RACER_HOME/tracks`).
+
+    The track is then available by name everywhere a track is asked for.
+
+    Examples:
+
+    ```
+    racer tracks import reInvent2019_track.npy
+    racer tracks import my_track.track.toml --name home --force
+    ```
+    """
     from racer.track import import_track, load_track_file
 
     dest = import_track(file, name=name, force=force)
@@ -146,7 +182,15 @@ def export_command(
     track: TrackArg,
     out: Annotated[Path, typer.Option("--out", "-o", help="The .npy file to write.")],
 ) -> None:
-    """Write a track in DeepRacer's .npy format (N x [cx, cy, ix, iy, ox, oy])."""
+    """Write a track in DeepRacer's .npy format (`N x [cx, cy, ix, iy, ox, oy]`).
+
+    Examples:
+
+    ```
+    racer tracks export oval --out oval.npy
+    racer tracks export random:7 -o random7.npy
+    ```
+    """
     from racer.track import load_track, save_npy
 
     path = save_npy(load_track(track), out)
@@ -176,7 +220,16 @@ def line_command(
         bool, typer.Option("--reverse", help="Drive the track the other way.")
     ] = False,
 ) -> None:
-    """Compute the racing line and the lap-time bound of the simulated car on a track."""
+    """Compute the racing line and the lap-time bound of the simulated car on a track.
+
+    Examples:
+
+    ```
+    racer tracks line oval
+    racer tracks line speedway --out line.png --csv line.csv
+    racer tracks line technical --method min-curvature --json
+    ```
+    """
     import json
 
     from racer.track import load_track, plot_racing_line, racing_line

@@ -32,7 +32,7 @@ def train(
     ] = None,
     seed: Annotated[int | None, typer.Option(help="Seed of every source of randomness.")] = None,
     out: Annotated[
-        Path | None, typer.Option(help="Run folder (default runs/<agent>-<time>).")
+        Path | None, typer.Option(help="Run folder (default `runs/<agent>-<time>`).")
     ] = None,
     device: Annotated[str | None, typer.Option(help="torch device: auto, cpu, cuda.")] = None,
     resume: Annotated[
@@ -42,7 +42,17 @@ def train(
 ) -> None:
     """Train an agent with PPO (or SAC) and write a run folder.
 
-    Ctrl-C saves a checkpoint and exits with status 130 (the shell's convention for SIGINT).
+    The options override the recipe's values. Ctrl-C saves a checkpoint and exits with status
+    130 (the shell's convention for SIGINT); `--resume RUN` continues from it.
+
+    Examples:
+
+    ```
+    racer train agents/quickstart
+    racer train agents/racing --track speedway --steps 200000 --envs 4
+    racer train agents/quickstart --reward my_reward.py --seed 3
+    racer train --resume runs/quickstart-20250101-120000
+    ```
     """
     from racer.train.config import check_option, load_agent
     from racer.train.pipeline import train as run_training
@@ -118,14 +128,29 @@ def report(
     out: Annotated[
         Path | None, typer.Option(help="Folder for the PNGs (default RUN/report).")
     ] = None,
+    video: Annotated[
+        bool,
+        typer.Option(
+            help="Also replay the best evaluation lap as best_lap.mp4 (a GIF where no MP4 "
+            "encoder works): chase view and map, speed, steering, progress, lap time."
+        ),
+    ] = True,
 ) -> None:
-    """Write PNG plots of a run: learning curves, lap times, trajectories, action usage."""
+    """Write PNG plots of a run: learning curves, lap times, trajectories, action usage.
+
+    Examples:
+
+    ```
+    racer report runs/quickstart-20250101-120000
+    racer report runs/quickstart-20250101-120000 --out plots/
+    ```
+    """
     import csv
 
     from racer.train.report import write_report
 
     try:
-        paths = write_report(run, out)
+        paths = write_report(run, out, video=video)
     except (UnicodeDecodeError, ValueError, KeyError, IndexError, csv.Error) as exc:
         # a hand-edited or damaged metrics.csv / eval.csv / best_trajectories.npz
         detail = (str(exc).strip().splitlines() or [""])[0][:160]

@@ -23,9 +23,12 @@ or ``crashed`` past the reset limit, ``time_up``), ``off_track_count``, ``crash_
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -46,6 +49,15 @@ from racer.errors import ConfigError
 from racer.evaluate.policies import Policy
 from racer.evaluate.races import RaceConfig, setup_race
 from racer.track import Track, load_track
+from racer.train.run_folder import (
+    SIMTRACE_HEADER_LINE,
+    STAMP_FORMAT,
+    STATUS_LABELS,
+    RunFolder,
+    action_text,
+    simtrace_line,
+)
+from racer.util.files import atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +97,12 @@ class TrialResult:
         trajectory: ``(M, 2)`` front-point positions, m; a row of NaN where the car was put back.
         lap_ends: indices into ``trajectory`` where each lap ended.
         layout: the boxes and bots of the trial.
+        poses: ``(M, 4)`` beside each ``trajectory`` row: heading (rad), steering command
+            (rad), measured speed (m/s) and the lap's progress (percent); NaN rows with the
+            trajectory's. What a video of a lap replays (:mod:`racer.sim.video`).
+        trace: DeepRacer's simtrace rows of the trial without their episode column (a
+            ``prepare`` row, then one per step; ``tstamp`` counts the penalties, the reward
+            column is empty: no reward function runs in an evaluation).
     """
 
     trial: int
@@ -102,6 +120,8 @@ class TrialResult:
     trajectory: np.ndarray = field(repr=False)
     lap_ends: list[int] = field(default_factory=list)
     layout: dict[str, Any] = field(default_factory=dict)
+    poses: np.ndarray | None = field(default=None, repr=False)
+    trace: list[str] = field(default_factory=list, repr=False)
 
     @property
     def complete(self) -> bool:
@@ -372,6 +392,8 @@ class Evaluator:
         lap_start_s = 0.0  # elapsed time (with penalties) at the start of the current lap
         state = env.world.car_state()
         points: list[tuple[float, float]] = [(float(state.front_xy[0]), float(state.front_xy[1]))]
+        poses: list[tuple[float, float, float, float]] = [_pose(info)]
+        trace = [simtrace_line(_trace_fields(info, "prepare", 0.0), 0, "-1", "", False)]
         status = STATUS_TIME_UP
 
         while True:
@@ -381,7 +403,10 @@ class Evaluator:
             done_m = float(info["distance_m"])
             params = info["params"]
             points.append((float(params["x"]), float(params["y"])))
+            poses.append(_pose(info))
             elapsed = float(info["sim_time_s"]) + penalty_s
+            row = _trace_fields(info, str(info["episode_status"]), elapsed)
+            trace.append(simtrace_line(row, steps, action_text(action), "", False))
             if info["lap_completed"] and len(lap_times) < cfg.laps:
                 lap_times.append(elapsed - lap_start_s)
                 lap_ends.append(len(points) - 1)
@@ -410,6 +435,8 @@ class Evaluator:
                 state = env.world.car_state()
                 points.append((math.nan, math.nan))
                 points.append((float(state.front_xy[0]), float(state.front_xy[1])))
+                poses.append((math.nan, math.nan, math.nan, math.nan))
+                poses.append(_pose(info))
             elif terminated or truncated:  # pragma: no cover - the env's limit is past ours
                 status = env_status
                 break
@@ -435,6 +462,8 @@ class Evaluator:
             trajectory=np.asarray(points, dtype=np.float64),
             lap_ends=lap_ends,
             layout=layout,
+            poses=np.asarray(poses, dtype=np.float64),
+            trace=trace[:-1] + [trace[-1].replace(",False,", ",True,", 1)],  # done: the last
         )
 
     def _put_back_s(self, track: Track, crashed: bool) -> float:
@@ -475,6 +504,104 @@ class Evaluator:
         self.close()
 
 
+def _trace_fields(info: dict[str, Any], status: str, tstamp_s: float) -> tuple[Any, ...]:
+    """A simtrace row's fields (:data:`racer.train.run_folder.TRACE_FIELDS`) from ``info``."""
+    p = info["params"]
+    x, y = float(p["x"]), float(p["y"])
+    wps = p["waypoints"]
+    prev_i, next_i = p["closest_waypoints"]
+    closer = (wps[prev_i][0] - x) ** 2 + (wps[prev_i][1] - y) ** 2 <= (wps[next_i][0] - x) ** 2 + (
+        wps[next_i][1] - y
+    ) ** 2
+    return (
+        x,
+        y,
+        float(p["heading"]),
+        float(info.get("steering_deg", 0.0)),
+        float(info.get("throttle_mps", 0.0)),
+        bool(p["all_wheels_on_track"]),
+        float(info.get("progress", 0.0)),
+        prev_i if closer else next_i,
+        float(p["track_length"]),
+        tstamp_s,
+        status,
+    )
+
+
+def write_deepracer_evaluation(
+    run_dir: str | Path, result: EvaluationResult, when: datetime | None = None
+) -> dict[str, Path]:
+    """Write an evaluation of a run into the run folder in DeepRacer-for-Cloud's layout.
+
+    ``evaluation-<YYYYMMDDhhmmss>/evaluation-simtrace/0-iteration.csv`` (one episode per trial,
+    DeepRacer's simtrace columns) and ``metrics/EvaluationMetrics-<YYYYMMDDhhmmss>.json`` (one
+    entry per trial, DeepRacer's keys), what deepracer-utils' ``load_evaluation_trace()`` and
+    the log-analysis notebooks read; ``model/model_metadata.json`` too when the run lacks it.
+
+    Args:
+        run_dir: the run folder the evaluated model came from.
+        result: the evaluation.
+        when: the evaluation's time (default now); a later second when that one is taken.
+
+    Returns:
+        What was written, by description.
+    """
+    run = RunFolder(run_dir)
+    when = when or datetime.now()
+    stamp = when.strftime(STAMP_FORMAT)
+    while run.evaluation_simtrace_path(stamp).parent.parent.exists():
+        when += timedelta(seconds=1)
+        stamp = when.strftime(STAMP_FORMAT)
+    trace_path = run.evaluation_simtrace_path(stamp)
+    lines = [SIMTRACE_HEADER_LINE]
+    entries = []
+    clock_ms = 0
+    for k, t in enumerate(result.trials):
+        lines.extend(f"{k},{row}" for row in t.trace)
+        statuses = [row.split(",")[14] for row in t.trace]  # episode_status
+        entries.append(
+            {
+                "completion_percentage": int(t.completion_percentage),
+                "metric_time": clock_ms + t.elapsed_time_in_milliseconds,
+                "start_time": clock_ms,
+                "elapsed_time_in_milliseconds": t.elapsed_time_in_milliseconds,
+                "episode_status": STATUS_LABELS.get(t.episode_status, t.episode_status),
+                "crash_count": t.crash_count,
+                "immobilized_count": statuses.count(STATUS_IMMOBILIZED),
+                "off_track_count": t.off_track_count,
+                "reversed_count": statuses.count(STATUS_REVERSED),
+                "reset_count": t.reset_count,
+                "trial": k + 1,
+            }
+        )
+        clock_ms += t.elapsed_time_in_milliseconds
+    trace_path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(trace_path, "".join(lines))
+    metrics_path = run.evaluation_metrics_path(stamp)
+    metrics_path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(metrics_path, json.dumps({"metrics": entries}) + "\n")
+    written = {
+        "DeepRacer evaluation trace": trace_path,
+        "DeepRacer evaluation metrics": metrics_path,
+    }
+    model_meta = run.deepracer_model_metadata_path
+    if not model_meta.is_file() and run.model_metadata_path.is_file():
+        model_meta.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(model_meta, run.model_metadata_path.read_text(encoding="utf-8"))
+    return written
+
+
+def _pose(info: dict[str, Any]) -> tuple[float, float, float, float]:
+    """A trajectory row's pose from the env's ``info``: heading and steering (rad), speed, progress."""
+    params = info["params"]
+    return (
+        math.radians(float(params["heading"])),
+        math.radians(float(info.get("steering_deg", 0.0))),
+        float(info.get("speed_mps", 0.0)),
+        float(info.get("progress", math.nan)),
+    )
+
+
 def evaluate(
     policy: Policy,
     track: str | Track,
@@ -505,4 +632,5 @@ __all__ = [
     "lap_ratio",
     "lap_time_bound_s",
     "trial_rank_key",
+    "write_deepracer_evaluation",
 ]

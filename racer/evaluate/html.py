@@ -1,8 +1,12 @@
 """The leaderboard's static page: one self-contained HTML file, no scripts, no external files.
 
-Per board (track and race format) it shows a table of the standings and a map of the track drawn
-as inline SVG from the track's borders and centre line, with each racer's best lap line in the
-colour of the racer's swatch in the table. Each board names the track's lap-time bound (the
+Per board (track geometry and race format: :class:`racer.evaluate.leaderboard.Board`) it shows a
+table of the standings and a map of the track drawn as inline SVG from the track's borders and
+centre line, with each racer's best lap line in the colour of the racer's swatch in the table. The
+map comes from the geometry stored with the submissions, so a track from a file that is gone is
+still drawn; rows of older files without geometry use the installed track of their name, and a
+name installed nowhere gets a note instead of a map. Boards whose tracks share a name carry a
+short hash of the geometry in their title. Each board names the track's lap-time bound (the
 fastest lap the simulated car can drive) and each row shows the racer's average of 3 laps as a
 multiple of it (``vs bound``); a note under the table marks the built-in drivers' reference rows
 (``expert:...``). Every text from the database is HTML-escaped.
@@ -21,15 +25,14 @@ import numpy as np
 from racer.errors import RacerError
 from racer.evaluate.leaderboard import (
     REFERENCE_NOTE,
-    Standing,
-    boards,
+    Board,
     format_lap,
     format_ratio,
     is_expert,
     standings_rows,
-    track_bound_s,
+    track_boards,
 )
-from racer.track import Track, load_track
+from racer.track import Track
 from racer.util.files import atomic_write_text
 
 SVG_WIDTH_PX = 560  # map width on the page
@@ -155,10 +158,11 @@ def _line_array(points: Sequence[tuple[float | None, float | None]]) -> np.ndarr
     ).reshape(-1, 2)
 
 
-def _board_html(track_name: str, race: str, board: Sequence[Standing]) -> str:
+def _board_html(b: Board) -> str:
     rows = []
     lines: list[tuple[str, np.ndarray]] = []
-    bound_s = track_bound_s(track_name)
+    board = b.standings
+    bound_s = b.bound_s
     ratios = [row["vs_bound"] for row in standings_rows(board, bound_s)]
     for i, s in enumerate(board):
         e = s.entry
@@ -195,21 +199,35 @@ def _board_html(track_name: str, race: str, board: Sequence[Standing]) -> str:
     )
     if any(is_expert(s.entry.model) for s in board):
         table = f'<div>{table}<p class="note">{html.escape(REFERENCE_NOTE)}.</p></div>'
-    try:
-        track = load_track(track_name)
-        figure = track_svg(track, lines)
-    except RacerError:
+    figure = None
+    if b.track is not None:
+        try:
+            figure = track_svg(b.track, lines)
+        except (RacerError, ValueError, FloatingPointError):  # a degenerate stored geometry
+            figure = None
+    if figure is None:
         figure = (
-            f'<p class="note">track {html.escape(track_name)} is not installed here: no map</p>'
+            f'<p class="note">track {html.escape(b.track_name)} is not installed here and no '
+            "geometry was recorded with it: no map</p>"
         )
-    title = f"{html.escape(track_name)} &middot; {html.escape(race)}"
+    title = f"{html.escape(b.label)} &middot; {html.escape(b.race)}"
+    hover = f' title="track sha256 {b.track_sha256}"' if b.track_sha256 else ""
+    others = (
+        f'<p class="note">The same track was also submitted as '
+        f"{html.escape(', '.join(b.names[1:]))}.</p>"
+        if len(b.names) > 1
+        else ""
+    )
     bound = (
         f'<p class="bound">Lap-time bound {bound_s:.3f} s: the fastest lap the simulated car '
         "can drive here (the optimal racing line at the car's limits).</p>"
         if bound_s is not None
         else '<p class="bound">Lap-time bound: not available for this track.</p>'
     )
-    return f'<section><h2>{title}</h2>{bound}<div class="board">{table}{figure}</div></section>'
+    return (
+        f"<section><h2{hover}>{title}</h2>{bound}{others}"
+        f'<div class="board">{table}{figure}</div></section>'
+    )
 
 
 def render_html(db: str | Path, title: str = "racer leaderboard") -> str:
@@ -222,7 +240,7 @@ def render_html(db: str | Path, title: str = "racer leaderboard") -> str:
     Returns:
         The HTML text.
     """
-    sections = [_board_html(t, r, b) for (t, r), b in boards(db).items()]
+    sections = [_board_html(b) for b in track_boards(db)]
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     body = "\n".join(sections) or '<p class="note">No submissions yet.</p>'
     return (

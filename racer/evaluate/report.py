@@ -1,9 +1,11 @@
-"""Outputs of an evaluation: a rich table, ``results.json`` and PNGs of the driven lines.
+"""Outputs of an evaluation: a rich table, ``results.json``, PNGs of the driven lines, a video.
 
 ``trajectories.png`` draws every trial's line on the track; ``racing_line.png`` draws the best
 trial's fastest lap (coloured by speed) over the track's optimal racing line (thin, dashed), and
 its speed against the optimal speed profile over the centre-line distance, titled with the lap
-time, the track's lap-time bound and their ratio ("gap to optimal").
+time, the track's lap-time bound and their ratio ("gap to optimal"). ``best_lap.mp4`` (or
+``best_lap.gif`` where no MP4 encoder works) replays the same lap: the chase view and the map side
+by side, with speed, steering, progress and the lap clock (:mod:`racer.sim.video`).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ log = logging.getLogger(__name__)
 RESULTS_JSON = "results.json"
 TRAJECTORIES_PNG = "trajectories.png"
 RACING_LINE_PNG = "racing_line.png"
+VIDEO_MP4 = "best_lap.mp4"  # best_lap.gif where no MP4 encoder works
 
 
 def _fmt_s(value: float | None) -> str:
@@ -225,17 +228,98 @@ def plot_racing_line(result: EvaluationResult, path: str | Path) -> Path | None:
     )
 
 
-def write_outputs(result: EvaluationResult, out_dir: str | Path) -> dict[str, Path]:
-    """Write ``results.json``, ``trajectories.png`` and ``racing_line.png`` into ``out_dir``.
+def best_lap_replay(result: EvaluationResult) -> Any:
+    """The best trial's fastest lap as a :class:`racer.sim.video.LapReplay` (None: nothing driven).
 
-    ``racing_line.png`` is left out when the track has no racing line.
+    The lap is the one ``racing_line.png`` draws: the fastest completed lap of the best trial,
+    else the trial's whole drive. One frame per control step of the lap (put-backs show the car
+    where it was put); the boxes of an object-avoidance trial are placed (bots are not shown).
+
+    Args:
+        result: the evaluation (its ``track_obj`` must be set).
+
+    Returns:
+        The replay, or None when the trial has no step to show.
+    """
+    from racer.sim.video import LapReplay
+
+    best = result.best_trial()
+    traj = np.asarray(best.trajectory, dtype=np.float64).reshape(-1, 2)
+    poses = None if best.poses is None else np.asarray(best.poses, dtype=np.float64)
+    if poses is not None and poses.shape != (len(traj), 4):
+        poses = None  # not recorded with this trajectory: derive the pose from the line
+    lap_s = None
+    rows = slice(1, len(traj))  # the first row is the car at rest before the first step
+    if best.lap_times_s:
+        lap = int(np.argmin(best.lap_times_s))
+        start = best.lap_ends[lap - 1] + 1 if lap > 0 else 1
+        rows = slice(start, best.lap_ends[lap] + 1)
+        lap_s = best.lap_times_s[lap]
+    xy = traj[rows]
+    if not np.isfinite(xy).all(axis=1).any():
+        return None
+    boxes = [
+        (float(b["x_m"]), float(b["y_m"]), float(b["yaw_rad"]))
+        for b in (best.layout or {}).get("boxes", [])
+    ]
+    title = f"{result.model} on {result.track}"
+    if poses is None:
+        return LapReplay.from_front_points(
+            xy, point_speeds(xy), track=result.track_obj, lap_time_s=lap_s, title=title, boxes=boxes
+        )
+    p = poses[rows]
+    return LapReplay.from_front_points(
+        xy,
+        p[:, 2],
+        yaw_rad=p[:, 0],
+        steering_rad=p[:, 1],
+        progress_pct=p[:, 3],
+        lap_time_s=lap_s,
+        title=title,
+        boxes=boxes,
+    )
+
+
+def write_video(result: EvaluationResult, path: str | Path, progress: bool | None = None) -> Any:
+    """Write the video of the best lap (:func:`best_lap_replay`): MP4, else GIF.
+
+    Args:
+        result: the evaluation (its ``track_obj`` must be set).
+        path: the MP4's path (a GIF takes the same name with ``.gif``).
+        progress: show a progress bar; None = on a terminal, for long laps.
+
+    Returns:
+        The :class:`racer.sim.video.VideoFile`, or None when nothing was driven.
+    """
+    from racer.sim.video import write_lap_video
+
+    if result.track_obj is None:
+        raise ValueError("the result carries no track to draw")
+    replay = best_lap_replay(result)
+    if replay is None:
+        return None
+    video = write_lap_video(path, result.track_obj, replay, progress=progress)
+    if video.note:
+        log.warning("%s: an animated GIF instead of an MP4: %s", video.path, video.note)
+    return video
+
+
+def write_outputs(
+    result: EvaluationResult, out_dir: str | Path, video: bool = False
+) -> dict[str, Path]:
+    """Write ``results.json``, ``trajectories.png``, ``racing_line.png`` and the video.
+
+    ``racing_line.png`` is left out when the track has no racing line; the video
+    (``best_lap.mp4``, or ``best_lap.gif`` where no MP4 encoder works: one warning says why)
+    unless ``video`` is true (``racer evaluate --out`` sets it) and something was driven.
 
     Args:
         result: the evaluation.
         out_dir: the folder (created when missing).
+        video: write the video of the best lap (seconds of rendering).
 
     Returns:
-        ``{"results": path, "trajectories": path, "racing_line": path}``.
+        ``{"results": path, "trajectories": path, "racing_line": path, "video": path}``.
     """
     folder = Path(out_dir)
     folder.mkdir(parents=True, exist_ok=True)
@@ -246,4 +330,8 @@ def write_outputs(result: EvaluationResult, out_dir: str | Path) -> dict[str, Pa
     racing = plot_racing_line(result, folder / RACING_LINE_PNG)
     if racing is not None:
         written["racing_line"] = racing
+    if video:
+        clip = write_video(result, folder / VIDEO_MP4)
+        if clip is not None:
+            written["video"] = clip.path
     return written

@@ -33,6 +33,7 @@ own built-ins too. Two installed plugins claiming one name is an error, never a 
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import difflib
 import dis
@@ -41,12 +42,14 @@ import importlib.metadata
 import importlib.util
 import inspect
 import math
+import multiprocessing
 import os
 import signal
 import sys
 import threading
 import time
 import traceback
+import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -790,16 +793,25 @@ def _exec_file(path: Path) -> ModuleType:
                 f"reward file {path} is {size / 1e6:.1f} MB; a reward file is source code, "
                 f"at most {MAX_FILE_BYTES / 1e6:g} MB: keep data in a file it reads"
             )
-        source = path.read_text(encoding="utf-8")
+        source = path.read_text(encoding="utf-8-sig")  # a leading byte-order mark is fine
     except (OSError, UnicodeDecodeError) as exc:
         raise RewardError(f"cannot read reward file {path}: {_describe_exception(exc)}") from exc
     try:
-        code = compile(source, str(path), "exec")
+        tree = ast.parse(source, str(path))
+        code = compile(tree, str(path), "exec")
     except SyntaxError as exc:
+        pasted = _pasted_character(source, exc)
+        if pasted is not None:
+            raise RewardError(f"{path}:{pasted}") from None
         line = exc.lineno if exc.lineno is not None else "?"
         raise RewardError(
             f"{path}:{line}: syntax error in reward file: {exc.msg}; fix the file and retry"
-        ) from exc
+        ) from None
+    except (ValueError, RecursionError, MemoryError) as exc:  # NUL bytes, absurd nesting
+        raise RewardError(
+            f"{path}: cannot compile the reward file ({_describe_exception(exc)})"
+        ) from None
+    _warn_foreign_imports(path, tree)
     name = _module_name_for(path)
     module = ModuleType(name)
     module.__file__ = str(path)
@@ -838,6 +850,101 @@ def _exec_file(path: Path) -> ModuleType:
             with contextlib.suppress(ValueError):  # the plugin may have removed it itself
                 sys.path.remove(directory)
     return module
+
+
+# -- what DeepRacer would say about the file ---------------------------------------------------
+
+#: Modules a DeepRacer reward function may import (the console refuses the rest).
+DEEPRACER_IMPORTS = frozenset({"math", "random", "numpy", "scipy", "shapely"})
+_COMPILER_ONLY_IMPORTS = frozenset({"__future__"})  # changes how the file compiles, imports nothing
+#: Characters that a copy from a web page or a word processor leaves in code, by kind: what it
+#: is called in the message and what to do about it.
+_PASTED_KINDS = {
+    "invisible character": ("delete it", "\u200b\u200c\u200d\u2060\ufeff\u00ad\u180e"),
+    "non-breaking space": ("replace it with a plain space", "\u00a0\u202f\u2007\u2009\u200a"),
+    "typographic quote": (
+        "replace it with a plain ' or \"",
+        "\u2018\u2019\u201a\u201b\u201c\u201d\u201e\u201f\u00ab\u00bb\u2032\u2033",
+    ),
+    "typographic dash": ("replace it with a plain -", "\u2010\u2011\u2012\u2013\u2014\u2212"),
+}
+_warned_imports: set[tuple[str, tuple[str, ...]]] = set()
+
+
+def _pasted_character(source: str, exc: SyntaxError) -> str | None:
+    """``"line:col: <what> U+XXXX (NAME); <fix> (often pasted from a web page)"`` for a syntax
+    error caused by a character pasted from a web page, else None.
+
+    The character is looked for on the error's line (the one at the error's column first).
+    """
+    if exc.lineno is None:
+        return None
+    lines = source.splitlines()
+    if not 1 <= exc.lineno <= len(lines):
+        return None
+    text = lines[exc.lineno - 1]
+    order = list(range(len(text)))
+    if exc.offset:
+        at = min(max(exc.offset - 1, 0), max(len(text) - 1, 0))
+        order.sort(key=lambda i: abs(i - at))
+    for i in order:
+        for what, (fix, chars) in _PASTED_KINDS.items():
+            if text[i] in chars:
+                name = unicodedata.name(text[i], "unnamed")
+                return (
+                    f"{exc.lineno}:{i + 1}: {what} U+{ord(text[i]):04X} ({name}); {fix} "
+                    "(often pasted from a web page)"
+                )
+    return None
+
+
+def _imported_modules(tree: ast.AST) -> dict[str, int]:
+    """Top-level module name -> first line importing it, for every import statement in ``tree``
+    (inside functions too; relative imports are the file's own helpers)."""
+    found: dict[str, int] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            names = [node.module]
+        else:
+            continue
+        for name in names:
+            top = name.split(".")[0]
+            if top not in found or node.lineno < found[top]:
+                found[top] = node.lineno
+    return found
+
+
+def _warn_foreign_imports(path: Path, tree: ast.AST) -> None:
+    """Say once, in one line, which of the file's imports DeepRacer would refuse.
+
+    A warning, not a refusal: racer runs the file as it is. Only ``import`` statements are seen
+    (``__import__("os")`` and ``importlib`` are not). Processes started by
+    :mod:`multiprocessing` (training workers) stay quiet: the process the user ran loaded the
+    file first and said it.
+    """
+    found = _imported_modules(tree)
+    foreign = sorted(
+        (line, name)
+        for name, line in found.items()
+        if name not in DEEPRACER_IMPORTS and name not in _COMPILER_ONLY_IMPORTS
+    )
+    if not foreign:
+        return
+    key = (str(path), tuple(name for _, name in foreign))
+    if key in _warned_imports or multiprocessing.parent_process() is not None:
+        return
+    _warned_imports.add(key)
+    first_line = foreign[0][0]
+    listed = ", ".join(f"{name} (line {line})" for line, name in foreign)
+    allowed = ", ".join(sorted(DEEPRACER_IMPORTS))
+    print(
+        f"racer: warning: {path}:{first_line}: imports {listed}, which DeepRacer's reward "
+        f"functions cannot import (only {allowed}); it runs here, not in the DeepRacer console",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 # -- the entry-point registry -------------------------------------------------------------------

@@ -4,7 +4,9 @@ Formats:
 
 * DeepRacer ``.npy``: float array ``(N, 6)``, rows ``[cx, cy, ix, iy, ox, oy]`` (centre, inner
   border, outer border), m. The loop is closed when the first row equals the last (the duplicate
-  is dropped); otherwise the track is open.
+  is dropped); otherwise the track is open. A border that folds back locally on the inside of a
+  turn tighter than half the road width (DeepRacer's ``Tokyo_Training_track``) is repaired with
+  one warning line (:func:`racer.track.validation.repair_border_folds`).
 * ``.track.toml`` (racer's authoring format)::
 
       name = "oval"
@@ -36,10 +38,12 @@ from __future__ import annotations
 
 import difflib
 import math
+import multiprocessing
 import os
 import re
 import shutil
 import stat
+import sys
 import tomllib
 from dataclasses import dataclass
 from functools import lru_cache
@@ -58,6 +62,7 @@ from racer.track.validation import (
     MAX_WAYPOINTS,
     RADIUS_MARGIN,
     ROAD_WIDTH_RANGE_M,
+    repair_border_folds,
     validate_track,
 )
 from racer.util.files import DiskFullError, atomic_write
@@ -546,7 +551,32 @@ def load_track_file(
     # A DeepRacer file gives its borders: the crossing checks are exact for them, while the
     # radius proxy would reject real tracks whose waypoints are a little noisy.
     margin = None if suffix == ".npy" else RADIUS_MARGIN
+    if suffix == ".npy":
+        repaired, folds = repair_border_folds(track)
+        if folds:
+            try:
+                validate_track(repaired, where=label, radius_margin=margin)
+            except TrackError:
+                validate_track(track, where=label, radius_margin=margin)  # the file's own fault
+                raise
+            _warn_once(f"{label}: " + "; ".join(fold.describe() for fold in folds))
+            return repaired
     return validate_track(track, where=label, radius_margin=margin)
+
+
+_warned: set[str] = set()
+
+
+def _warn_once(message: str) -> None:
+    """One ``racer: warning:`` line on stderr, once per message and process.
+
+    A process that :mod:`multiprocessing` started (a training worker, the leaderboard's
+    sandbox) stays quiet: the process the user ran loaded the same file first and said it.
+    """
+    if message in _warned or multiprocessing.parent_process() is not None:
+        return
+    _warned.add(message)
+    print(f"racer: warning: {message}", file=sys.stderr, flush=True)
 
 
 # ---------------------------------------------------------------------------- names

@@ -8,6 +8,8 @@ bends tighter than half the road width (otherwise the inner border folds over). 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from numpy.typing import NDArray
 
@@ -29,6 +31,15 @@ _GRID_CHUNK_PAIRS = 200_000  # candidate pairs tested per batch on the grid (~30
 _GRID_PAIRS_PER_SEGMENT = 16  # candidate-pair budget, per segment (roads need under 4)
 _LONG_SEGMENT_CELLS = 64  # a segment covering more cells is compared with every other one
 _GRID_ENTRIES_PER_SEGMENT = 8  # grow the cells until segments cover this many on average
+
+
+# Local border folds (repair_border_folds): a border running backwards over at most this many
+# segments, on the inside of a turn tighter than half the road width, is pinched to one point.
+MAX_FOLD_SEGMENTS = 12  # DeepRacer's Tokyo fold spans a few; a whole turn folded is no road
+_FOLD_GAP = 2  # backward stretches this few forward segments apart are one fold
+_FOLD_WIDEN = 3  # a pinch may take in this many more points each side to run forward again
+_FOLD_NEIGHBOURS = 8  # segments each side of a pinch checked for new crossings
+MAX_PINCH_SEGMENTS = MAX_FOLD_SEGMENTS + 2 * (_FOLD_GAP + _FOLD_WIDEN) + 2  # a border at rest
 
 
 class TrackTooDenseError(TrackError):
@@ -251,6 +262,188 @@ def _inside(point: FloatArray, ring: FloatArray) -> bool:
     return bool(np.count_nonzero(straddle & (x < xc)) % 2)
 
 
+# -------------------------------------------------------------------- local border folds
+
+
+@dataclass(frozen=True, slots=True)
+class BorderFold:
+    """A local fold of a border that :func:`repair_border_folds` repaired.
+
+    Attributes:
+        side: ``"left"`` or ``"right"`` of the driving direction.
+        first: First waypoint whose border point was moved.
+        last: Last one (on a loop the stretch may wrap past waypoint 0: ``last < first``).
+        moved_m: The farthest any of those border points moved, m.
+    """
+
+    side: str
+    first: int
+    last: int
+    moved_m: float
+
+    def describe(self) -> str:
+        """One clause for a warning line."""
+        return (
+            f"the {self.side} border folds back at waypoints {self.first}-{self.last} (a turn "
+            "tighter than half the road width); repaired by joining its points there at one "
+            f"corner point (moved up to {self.moved_m:.2f} m)"
+        )
+
+
+def _backward(center: FloatArray, border: FloatArray, closed: bool) -> NDArray[np.bool_]:
+    """Border segments that run against their centre-line segment.
+
+    A segment of length zero (a border point that stands still while the centre line turns
+    round it: a pinched fold) does not run backwards.
+    """
+    d_center = _steps(center, closed)
+    d_border = _steps(border, closed)
+    moving = np.any(d_border != 0.0, axis=1)
+    return (np.sum(d_center * d_border, axis=1) <= 0.0) & moving
+
+
+def _runs(mask: NDArray[np.bool_], closed: bool, gap: int = 0) -> list[tuple[int, int]]:
+    """Stretches of True in ``mask`` as ``(start, count)``; on a loop a stretch may wrap.
+
+    Stretches separated by at most ``gap`` False entries are one.
+    """
+    m = len(mask)
+    if not mask.any():
+        return []
+    if closed and mask.all():
+        return [(0, m)]
+    shift = int(np.flatnonzero(~mask)[0]) if closed else 0
+    idx = (np.flatnonzero(np.roll(mask, -shift)) if closed else np.flatnonzero(mask)).tolist()
+    runs: list[list[int]] = [[idx[0], idx[0]]]
+    for i in idx[1:]:
+        if i - runs[-1][1] <= gap + 1:
+            runs[-1][1] = i
+        else:
+            runs.append([i, i])
+    return [((a + shift) % m, b - a + 1) for a, b in runs]
+
+
+def _line_crossing(
+    p0: FloatArray, p1: FloatArray, q0: FloatArray, q1: FloatArray
+) -> FloatArray | None:
+    """Where the lines through ``p0 p1`` and ``q0 q1`` meet (None when parallel)."""
+    d, e = p1 - p0, q1 - q0
+    den = d[0] * e[1] - d[1] * e[0]
+    if abs(den) <= 1e-12 * max(float(np.hypot(*d) * np.hypot(*e)), 1e-300):
+        return None
+    t = ((q0[0] - p0[0]) * e[1] - (q0[1] - p0[1]) * e[0]) / den
+    return p0 + t * d
+
+
+def _distinct(points: FloatArray, closed: bool) -> tuple[FloatArray, NDArray[np.intp]]:
+    """A polyline without repeated consecutive points, and each kept point's original index."""
+    before = np.roll(points, 1, axis=0)
+    keep = np.any(points != before, axis=1)
+    if not closed or not keep.any():
+        keep[0] = True
+    idx = np.flatnonzero(keep)
+    return points[idx], idx
+
+
+def _pinch(
+    center: FloatArray, border: FloatArray, closed: bool, start: int, count: int
+) -> tuple[FloatArray, BorderFold] | None:
+    """Join a fold's border points at one point so that the border runs forward again.
+
+    The fold is border segments ``start .. start + count - 1``. Its points (and, when that is
+    not enough, up to :data:`_FOLD_WIDEN` more each side) all move to one point, the one that
+    moves them least among the stretch's own points and the corner where the border lines
+    entering and leaving it meet: the border stands still there while the centre line turns
+    round it. Accepted when both joining segments run forward and nothing crosses near it.
+
+    Returns:
+        The repaired border and what was done, or None when no such point exists.
+    """
+    n = len(border)
+    d_center = _steps(center, closed)
+    for widen in range(_FOLD_WIDEN + 1):
+        a, b = start - widen, start + count + widen  # the points that move, unwrapped
+        if closed:
+            if b - a + 1 + 4 + 2 * _FOLD_NEIGHBOURS > n:
+                return None
+        elif a < 2 or b > n - 3:
+            return None
+        window = np.arange(a, b + 1) % n
+        prev, nxt = (a - 1) % n, (b + 1) % n
+        old = border[window]
+        candidates = list(old)
+        corner = _line_crossing(border[(a - 2) % n], border[prev], border[nxt], border[(b + 2) % n])
+        if corner is not None:
+            candidates.append(corner)
+        moved = [float(np.max(np.hypot(*(old - x).T))) for x in candidates]
+        for k in np.argsort(moved, kind="stable"):
+            x = candidates[k]
+            d_in, d_out = d_center[prev], d_center[b % n]
+            if np.dot(d_in, x - border[prev]) <= 0.0 or np.dot(d_out, border[nxt] - x) <= 0.0:
+                continue
+            trial = border.copy()
+            trial[window] = x
+            near = np.arange(a - 1 - _FOLD_NEIGHBOURS, b + 2 + _FOLD_NEIGHBOURS)
+            if not closed:
+                near = near[(near >= 0) & (near < n)]
+            local, _ = _distinct(trial[near % n], False)
+            hit = _first_crossing_brute(local, local, closed_p=False, closed_q=False, same=True)
+            if hit is not None:
+                continue
+            joints = np.stack((border[prev], x, border[nxt]))
+            road = center[near % n]
+            hit = _first_crossing_brute(joints, road, closed_p=False, closed_q=False, same=False)
+            if hit is not None:
+                continue
+            fold = BorderFold("", int(window[0]), int(window[-1]), moved[k])
+            return trial, fold
+    return None
+
+
+def repair_border_folds(track: Track) -> tuple[Track, list[BorderFold]]:
+    """Repair the local folds of a track's borders.
+
+    On the inside of a turn whose radius is smaller than half the road width, a border built by
+    offsetting the centre line runs backwards for a few waypoints (DeepRacer's
+    ``Tokyo_Training_track`` has one). The road there is still drivable: the border only needs
+    to stand still while the centre line turns round it. Each stretch of at most
+    :data:`MAX_FOLD_SEGMENTS` backward segments is pinched to one point (see :func:`_pinch`).
+    Longer stretches, and folds that cannot be pinched without crossing something, are left as
+    they are for :func:`validate_track` to refuse.
+
+    Args:
+        track: The track, unvalidated.
+
+    Returns:
+        ``(track, folds)``: the same object and ``[]`` when nothing was folded; otherwise a new
+        track with the repaired borders and one :class:`BorderFold` per repair.
+    """
+    closed = track.closed
+    n = track.n_waypoints
+    borders = {"left": np.array(track.left), "right": np.array(track.right)}
+    folds: list[BorderFold] = []
+    for side, border in borders.items():
+        for start, count in _runs(_backward(track.center, border, closed), closed, _FOLD_GAP):
+            if count > min(MAX_FOLD_SEGMENTS, n // 8):
+                continue
+            done = _pinch(track.center, border, closed, start, count)
+            if done is not None:
+                border[:] = done[0]
+                folds.append(BorderFold(side, done[1].first, done[1].last, done[1].moved_m))
+    if not folds:
+        return track, []
+    repaired = Track(
+        track.center,
+        borders["left"],
+        borders["right"],
+        closed=closed,
+        name=track.name,
+        description=track.description,
+        source=track.source,
+    )
+    return repaired, folds
+
+
 def validate_track(
     track: Track, *, where: str | None = None, radius_margin: float | None = RADIUS_MARGIN
 ) -> Track:
@@ -317,18 +510,25 @@ def validate_track(
     if hit is not None:
         raise fail(f"the centre line crosses itself (segments {hit[0]} and {hit[1]})")
     for side, border in (("left", track.left), ("right", track.right)):
-        hit = first_crossing(border, border, closed_p=closed, closed_q=closed, same=True)
+        points, index = _distinct(border, closed)  # a pinched fold repeats a point
+        hit = first_crossing(points, points, closed_p=closed, closed_q=closed, same=True)
         if hit is not None:
             raise fail(
-                f"the {side} border crosses itself near waypoints {hit[0]} and {hit[1]} "
-                "(a turn too tight for the road width?)"
+                f"the {side} border crosses itself near waypoints {index[hit[0]]} and "
+                f"{index[hit[1]]} (a turn too tight for the road width?)"
             )
     # Each border segment must run the same way as its centre-line segment: where it runs
-    # backwards the road folds over itself (a turn tighter than half the width).
-    d_center = _steps(track.center, closed)
+    # backwards the road folds over itself (a turn tighter than half the width). A border point
+    # may stand still for a few waypoints (a pinched fold, the inside of a hairpin), not longer.
     for side, border in (("left", track.left), ("right", track.right)):
-        d_border = _steps(border, closed)
-        backwards = np.flatnonzero(np.sum(d_center * d_border, axis=1) <= 0.0)
+        still = ~np.any(_steps(border, closed) != 0.0, axis=1)
+        for start, count in _runs(still, closed):
+            if count > MAX_PINCH_SEGMENTS:
+                raise fail(
+                    f"the {side} border stands still over {count} waypoints from waypoint "
+                    f"{start}; a border must follow the road"
+                )
+        backwards = np.flatnonzero(_backward(track.center, border, closed))
         if backwards.size:
             raise fail(
                 f"the {side} border runs backwards at waypoint {int(backwards[0])} "

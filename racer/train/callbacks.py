@@ -2,7 +2,8 @@
 
 - :class:`EpisodeStatsCallback`: episode outcomes (progress, laps, status), per-iteration metrics
   CSV, the live progress bar, and stopping on a reward plugin failure.
-- :class:`SimtraceCallback`: DeepRacer's per-step simtrace CSV, one file per worker.
+- :class:`SimtraceCallback`: DeepRacer's per-step simtrace CSV, one file per worker, and DRfC's
+  per-iteration traces and ``TrainingMetrics.json`` (the log-analysis notebooks' layout).
 - :class:`CheckpointCallback`: atomic checkpoints every K steps, keeping the newest few.
 - :class:`EvalCallback`: periodic deterministic laps; the best model by laps, then the ranking
   rule (:func:`evaluation_key`, :mod:`racer.env.ranking`).
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import logging
 import math
 import time
 from collections import deque
@@ -24,31 +26,35 @@ import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
 
 from racer.env.ranking import RaceScore, ranking_key
-from racer.errors import RewardError
+from racer.errors import RacerError, RewardError
 from racer.train.checkpoint import save_checkpoint
 from racer.train.io import atomic_write, writing
-from racer.train.run_folder import BEST_MODEL, BEST_TRAJECTORIES, EVAL_CSV, SIMTRACE_FILE
-from racer.train.wrappers import TRACE_FIELDS
+from racer.train.run_folder import (
+    BEST_MODEL,
+    BEST_TRAJECTORIES,
+    EVAL_CSV,
+    SIMTRACE_FILE,
+    SIMTRACE_HEADER,
+    SIMTRACE_HEADER_LINE,
+    STATUS_LABELS,
+    TRACE_FIELDS,
+    RunFolder,
+    action_text,
+    append_metrics,
+    drfc_worker,
+    simtrace_line,
+)
 
-#: DeepRacer's simtrace header, in DeepRacer's column order.
-SIMTRACE_HEADER = [
-    "episode",
-    "steps",
-    "X",
-    "Y",
-    "yaw",
-    "steer",
-    "throttle",
-    "action",
-    "reward",
-    "done",
-    "all_wheels_on_track",
-    "progress",
-    "closest_waypoint",
-    "track_len",
-    "tstamp",
-    "episode_status",
-    "pause_duration",
+__all__ = [
+    "SIMTRACE_HEADER",
+    "CheckpointCallback",
+    "CriticWarmupCallback",
+    "EpisodeStatsCallback",
+    "EvalCallback",
+    "EvalResult",
+    "SimtraceCallback",
+    "evaluate_policy_laps",
+    "evaluation_key",
 ]
 
 _T = {name: i for i, name in enumerate(TRACE_FIELDS)}
@@ -206,17 +212,64 @@ class EpisodeStatsCallback(BaseCallback):
             self._bar = None
 
 
-class SimtraceCallback(BaseCallback):
-    """DeepRacer's simtrace CSV (``simtrace/worker-<i>.csv``), one row per step per worker."""
+@dataclass
+class _DrfcWorker:
+    """The counters of one DRfC worker's trace and metrics file."""
 
-    def __init__(self, folder: Path) -> None:
+    episode: int = 0  # next episode number of its trace (from 0; the metrics count from 1)
+    trial: int = 0  # episodes written in the iteration in progress
+    clock_ms: int = 0  # simulated time of its episodes so far (the metrics' clock), ms
+    file: TextIO | None = None  # the open trace file of the iteration in progress
+    pending: list[dict[str, Any]] = field(default_factory=list)  # metrics entries to append
+
+
+class SimtraceCallback(BaseCallback):
+    """DeepRacer's simtrace and training metrics, in racer's and DRfC's layouts.
+
+    - ``simtrace/worker-<i>.csv``: every step of environment i as it comes;
+    - DRfC's ``training-simtrace/<k>-iteration.csv`` (``<w>/training-simtrace/...`` with several
+      environments): the whole episodes that ended in PPO iteration k, each opened by its
+      ``prepare`` row (the car at rest at its start, no action), episodes numbered per worker;
+    - ``metrics/TrainingMetrics.json`` (``TrainingMetrics_<w>.json``): DeepRacer's entry per
+      training episode and, through :meth:`record_evaluation`, per evaluation episode.
+
+    Rows are buffered (an episode's DRfC rows until it ends; files with 64 KiB buffers; metrics
+    entries until the iteration ends or a checkpoint is written): a few microseconds per step.
+
+    Args:
+        folder: ``simtrace/`` of the run folder (the run folder is its parent).
+        iteration: the PPO iteration in progress at the start (a resumed run's), from 0.
+    """
+
+    def __init__(self, folder: Path, iteration: int = 0) -> None:
         super().__init__()
         self.folder = folder
+        self.run = RunFolder(folder.parent)
+        self.iteration = iteration
         self._files: list[TextIO] = []
-        self._writers: list[Any] = []
         self._episode: list[int] = []
         self._step: list[int] = []
         self._paths: list[Path] = []
+        self._rows: list[list[str]] = []  # per env: the DRfC rows of its episode in progress
+        self._returns: list[float] = []
+        self._worker_of: list[int | None] = []
+        self._workers: dict[int | None, _DrfcWorker] = {}
+        self._restored: dict[str, Any] = {}
+        self._early: list[dict[str, Any]] = []  # evaluation entries before training started
+
+    def state(self) -> dict[str, Any]:
+        """The DRfC counters a checkpoint stores, so a resumed run continues them."""
+        return {
+            "iteration": self.iteration,
+            "workers": {
+                str(w): {"episode": st.episode, "trial": st.trial, "clock_ms": st.clock_ms}
+                for w, st in self._workers.items()
+            },
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Continue the counters of a checkpoint (:meth:`state`); call before training starts."""
+        self._restored = dict(state.get("workers") or {}) if isinstance(state, dict) else {}
 
     def _on_training_start(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -226,14 +279,25 @@ class SimtraceCallback(BaseCallback):
             new = not path.exists() or path.stat().st_size == 0
             with writing(path):
                 fh = open(path, "a", newline="", buffering=1 << 16)  # noqa: SIM115 - kept open
-                writer = csv.writer(fh)
                 if new:
-                    writer.writerow(SIMTRACE_HEADER)
+                    fh.write(SIMTRACE_HEADER_LINE)
             self._files.append(fh)
             self._paths.append(path)
-            self._writers.append(writer)
             self._episode.append(self._last_episode(path))
             self._step.append(0)
+            self._rows.append([])
+            self._returns.append(0.0)
+            self._worker_of.append(drfc_worker(i, n))
+        for w in dict.fromkeys(self._worker_of):
+            saved = self._restored.get(str(w)) or {}
+            st = _DrfcWorker()
+            with contextlib.suppress(TypeError, ValueError):
+                st.episode = int(saved.get("episode", 0))
+                st.trial = int(saved.get("trial", 0))
+                st.clock_ms = int(saved.get("clock_ms", 0))
+            self._workers[w] = st
+        self._workers[self._worker_of[0]].pending.extend(self._early)
+        self._early = []
 
     @staticmethod
     def _last_episode(path: Path) -> int:
@@ -263,51 +327,134 @@ class SimtraceCallback(BaseCallback):
             if trace is None:
                 continue
             self._step[i] += 1
-            action = actions[i]
-            action_text = (
-                str(int(np.asarray(action).reshape(-1)[0]))
-                if np.asarray(action).size == 1
-                else " ".join(f"{a:.3f}" for a in np.asarray(action).reshape(-1))
+            reward = float(rewards[i])
+            done = bool(dones[i])
+            line = simtrace_line(
+                trace, self._step[i], action_text(actions[i]), f"{reward:.4f}", done
             )
-            row = [
-                self._episode[i],
-                self._step[i],
-                f"{trace[_T['x']]:.4f}",
-                f"{trace[_T['y']]:.4f}",
-                f"{trace[_T['yaw_deg']]:.4f}",
-                f"{trace[_T['steer_deg']]:.2f}",
-                f"{trace[_T['throttle_mps']]:.2f}",
-                action_text,
-                f"{float(rewards[i]):.4f}",
-                bool(dones[i]),
-                trace[_T["all_wheels_on_track"]],
-                f"{trace[_T['progress']]:.4f}",
-                trace[_T["closest_waypoint"]],
-                f"{trace[_T['track_len']]:.4f}",
-                f"{trace[_T['tstamp']]:.3f}",
-                trace[_T["episode_status"]],
-                0,
-            ]
             with writing(self._paths[i]):
-                self._writers[i].writerow(row)
-            if dones[i]:
+                self._files[i].write(f"{self._episode[i]},{line}")
+            rows = self._rows[i]
+            prepare = info.get("trace_prepare")
+            if prepare is not None and self._step[i] == 1:
+                rows.append(simtrace_line(prepare, 0, "-1", "0.0000", False))
+            rows.append(line)
+            self._returns[i] += reward
+            if done:
+                self._end_episode(i, trace)
                 self._episode[i] += 1
                 self._step[i] = 0
 
+    def _end_episode(self, i: int, trace: tuple[Any, ...]) -> None:
+        """Write env ``i``'s finished episode to its DRfC worker's trace; queue its metrics."""
+        w = self._worker_of[i]
+        st = self._workers[w]
+        episode = st.episode
+        st.episode += 1
+        st.trial += 1
+        path = self.run.training_simtrace_path(w, self.iteration)
+        with writing(path):
+            if st.file is None:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                new = not path.exists() or path.stat().st_size == 0
+                st.file = open(path, "a", newline="", buffering=1 << 16)  # noqa: SIM115
+                if new:
+                    st.file.write(SIMTRACE_HEADER_LINE)
+            st.file.write("".join(f"{episode},{row}" for row in self._rows[i]))
+        elapsed_ms = int(round(float(trace[_T["tstamp"]]) * 1000.0))
+        status = str(trace[_T["episode_status"]])
+        st.pending.append(
+            {
+                "reward_score": int(round(self._returns[i])),
+                "metric_time": st.clock_ms + elapsed_ms,
+                "start_time": st.clock_ms,
+                "elapsed_time_in_milliseconds": elapsed_ms,
+                "episode": episode + 1,
+                "trial": st.trial,
+                "phase": "training",
+                "completion_percentage": int(float(trace[_T["progress"]])),
+                "episode_status": STATUS_LABELS.get(status, status),
+            }
+        )
+        st.clock_ms += elapsed_ms
+        self._rows[i] = []
+        self._returns[i] = 0.0
+
+    def record_evaluation(self, result: EvalResult) -> None:
+        """Queue DeepRacer's ``phase: evaluation`` metrics entries of a training evaluation.
+
+        As DeepRacer does, they carry the episode and trial numbers of the last training
+        episode, in the first worker's metrics file.
+        """
+        st = self._workers.get(self._worker_of[0]) if self._worker_of else None
+        clock = st.clock_ms if st is not None else 0
+        entries = []
+        per_episode = zip(
+            result.episode_times_s,
+            result.episode_status,
+            result.episode_returns,
+            result.episode_progress,
+            strict=False,  # a result without per-episode figures records nothing
+        )
+        for time_s, status, reward, progress in per_episode:
+            elapsed_ms = int(round(time_s * 1000.0))
+            entries.append(
+                {
+                    "reward_score": int(round(reward)),
+                    "metric_time": clock + elapsed_ms,
+                    "start_time": clock,
+                    "elapsed_time_in_milliseconds": elapsed_ms,
+                    "episode": st.episode if st is not None else 0,
+                    "trial": st.trial if st is not None else 0,
+                    "phase": "evaluation",
+                    "completion_percentage": int(progress),
+                    "episode_status": STATUS_LABELS.get(status, status),
+                }
+            )
+            clock += elapsed_ms
+        if st is None:
+            self._early.extend(entries)
+        else:
+            st.clock_ms = clock
+            st.pending.extend(entries)
+
     def flush(self) -> None:
-        """Push buffered rows to disk."""
+        """Push buffered rows and metrics entries to disk."""
         for fh, path in zip(self._files, self._paths, strict=True):
             with writing(path):
                 fh.flush()
+        for w, st in self._workers.items():
+            if st.file is not None:
+                with writing(self.run.training_simtrace_path(w, self.iteration)):
+                    st.file.flush()
+            if st.pending:
+                path = self.run.training_metrics_path(w)
+                with writing(path):
+                    append_metrics(path, st.pending)
+                st.pending = []
+
+    def _close_iteration(self) -> None:
+        for st in self._workers.values():
+            if st.file is not None:
+                with contextlib.suppress(OSError):  # a full disk: the resume cuts it back anyway
+                    st.file.close()
+                st.file = None
 
     def _on_rollout_end(self) -> None:
         self.flush()
+        self._close_iteration()
+        self.iteration += 1
+        for st in self._workers.values():
+            st.trial = 0
 
     def _on_training_end(self) -> None:
+        with contextlib.suppress(OSError):  # a full disk: the resume cuts the files back anyway
+            self.flush()
+        self._close_iteration()
         for fh in self._files:
-            with contextlib.suppress(OSError):  # a full disk: the resume cuts the file back anyway
+            with contextlib.suppress(OSError):
                 fh.close()
-        self._files, self._writers, self._paths = [], [], []
+        self._files, self._paths = [], []
 
 
 class CheckpointCallback(BaseCallback):
@@ -350,7 +497,13 @@ class EvalResult:
     mean_progress: float
     lap_times_s: list[float] = field(default_factory=list)
     trajectories: list[np.ndarray] = field(default_factory=list)  # (T, 3): x, y, speed
+    # (T, 3) beside each trajectory: heading, steering command (rad), progress %; for the video
+    poses: list[np.ndarray] = field(default_factory=list)
     episode_lap_times_s: list[float] = field(default_factory=list)  # per episode, NaN: no lap
+    episode_returns: list[float] = field(default_factory=list)  # per episode: the reward's sum
+    episode_progress: list[float] = field(default_factory=list)  # per episode, percent
+    episode_status: list[str] = field(default_factory=list)  # per episode: how it ended
+    episode_times_s: list[float] = field(default_factory=list)  # per episode: simulated time
 
     @property
     def mean_lap_time_s(self) -> float:
@@ -405,24 +558,35 @@ def evaluate_policy_laps(
 ) -> EvalResult:
     """Drive ``episodes`` deterministic laps from evenly spaced start points of ``env``'s track."""
     length = env.unwrapped.track.length
-    progress, lap_times, trajs, per_episode = [], [], [], []
+    progress, lap_times, trajs, per_episode, poses = [], [], [], [], []
+    returns, statuses, times = [], [], []  # per episode, for DeepRacer's metrics file
     for k in range(episodes):
         obs, _ = env.reset(seed=k, options={"start_s": k * length / episodes, "reverse": False})
         rows: list[tuple[float, float, float]] = []
+        pose: list[tuple[float, float, float]] = []
         info: dict[str, Any] = {}
+        ret = 0.0
         while True:
             x = normalize(obs[None]) if normalize else obs[None]
             action, _ = model.predict(x, deterministic=True)
-            obs, _, term, trunc, info = env.step(action[0])
+            obs, reward, term, trunc, info = env.step(action[0])
+            ret += float(reward)
             p = info["params"]
             rows.append((p["x"], p["y"], info["speed_mps"]))
+            pose.append(
+                (math.radians(p["heading"]), math.radians(info["steering_deg"]), info["progress"])
+            )
             if term or trunc:
                 break
         progress.append(float(info["progress"]))
+        returns.append(ret)
+        statuses.append(str(info["episode_status"]))
+        times.append(float(info["sim_time_s"]))
         if info["episode_status"] == "lap_complete":
             lap_times.append(float(info["lap_time_s"]))
         per_episode.append(lap_times[-1] if info["episode_status"] == "lap_complete" else np.nan)
         trajs.append(np.asarray(rows, dtype=np.float32))
+        poses.append(np.asarray(pose, dtype=np.float32))
     return EvalResult(
         steps=steps,
         episodes=episodes,
@@ -430,7 +594,12 @@ def evaluate_policy_laps(
         mean_progress=float(np.mean(progress)),
         lap_times_s=lap_times,
         trajectories=trajs,
+        poses=poses,
         episode_lap_times_s=per_episode,
+        episode_returns=returns,
+        episode_progress=progress,
+        episode_status=statuses,
+        episode_times_s=times,
     )
 
 
@@ -447,6 +616,9 @@ class EvalCallback(BaseCallback):
         on_result: called with every :class:`EvalResult`.
         patience: once a best evaluation has every lap complete, stop training after this many
             evaluations in a row bring no new best (a plateau of the lap-time average); 0 = never.
+        video: after each evaluation, a small clip of its best episode to TensorBoard
+            (:meth:`log_video`).
+        record: also called with every :class:`EvalResult` (DeepRacer's metrics file).
     """
 
     def __init__(
@@ -459,9 +631,15 @@ class EvalCallback(BaseCallback):
         stop_after_laps: int | None = None,
         on_result: Callable[[EvalResult], None] | None = None,
         patience: int = 0,
+        video: bool = False,
+        record: Callable[[EvalResult], None] | None = None,
     ) -> None:
         super().__init__()
         self.patience = patience
+        self.record = record
+        self.video = video
+        self.video_s = 0.0  # wall seconds the last clip took (render + encode + write)
+        self._renderer: Any = None  # racer.sim.video.LapRenderer, made on the first clip
         self.stale = 0  # evaluations in a row without a new best, since a complete best
         self.env = env
         self.run_dir = run_dir
@@ -515,10 +693,13 @@ class EvalCallback(BaseCallback):
             atomic_write(self.run_dir / BEST_MODEL, lambda tmp: self.model.save(tmp))
 
             def write_trajectories(tmp: Path) -> None:
+                # pose_<k>: episode k's heading, steering and progress (the video's replay)
+                poses: dict[str, Any] = {f"pose_{k}": p for k, p in enumerate(result.poses)}
                 with open(tmp, "wb") as fh:
                     np.savez_compressed(
                         fh,
                         *result.trajectories,
+                        **poses,
                         lap_time_s=np.asarray(result.episode_lap_times_s, dtype=np.float64),
                     )
 
@@ -537,9 +718,114 @@ class EvalCallback(BaseCallback):
         if getattr(self.model, "_logger", None) is not None:  # none before learn() starts
             self.logger.record("eval/laps", result.laps)
             self.logger.record("eval/mean_progress", result.mean_progress)
+            if self.video:
+                try:
+                    self.log_video(result)
+                except RacerError:
+                    raise
+                except Exception as exc:  # the clip is an extra: it never ends a training run
+                    self.video = False
+                    logging.getLogger(__name__).warning(
+                        "no more TensorBoard clips this run: %s: %s", type(exc).__name__, exc
+                    )
+        if self.record is not None:
+            self.record(result)
         if self.on_result is not None:
             self.on_result(result)
         return result
+
+    def log_video(self, result: EvalResult) -> bool:
+        """A small clip of the evaluation's best episode to TensorBoard (``eval/best_lap``).
+
+        TensorBoard shows a video as an image summary holding an animated GIF (what
+        ``SummaryWriter.add_video`` writes, without its moviepy dependency): at most
+        :data:`VIDEO_MAX_FRAMES` frames of 280 x 140 px (:data:`racer.sim.video.SMALL_LAYOUT`),
+        every k-th step of a longer episode, played in real time. Nothing is written without a
+        TensorBoard output or without a recorded episode.
+
+        Args:
+            result: the evaluation.
+
+        Returns:
+            Whether a clip was written.
+        """
+        writer = _tensorboard_writer(self.logger)
+        k = best_episode(result)
+        if writer is None or k is None:
+            return False
+        t0 = time.perf_counter()
+        from torch.utils.tensorboard.summary import Summary
+
+        from racer.sim.video import SMALL_LAYOUT, LapRenderer, LapReplay, encode_gif, render_clip
+
+        env = self.env.unwrapped
+        track = getattr(env, "driven_track", env.track)  # evaluations drive forward
+        if self._renderer is None:
+            self._renderer = LapRenderer(track, SMALL_LAYOUT)
+        traj, pose = result.trajectories[k], result.poses[k]
+        replay = LapReplay.from_front_points(
+            traj[:, :2],
+            traj[:, 2],
+            yaw_rad=pose[:, 0],
+            steering_rad=pose[:, 1],
+            progress_pct=pose[:, 2],
+            track=track,
+            lap_time_s=(
+                result.episode_lap_times_s[k] if k < len(result.episode_lap_times_s) else None
+            ),
+        )
+        frames, fps = render_clip(self._renderer, replay, VIDEO_MAX_FRAMES)
+        width, height = SMALL_LAYOUT.size
+        image = Summary.Image(
+            height=height, width=width, colorspace=3, encoded_image_string=encode_gif(frames, fps)
+        )
+        summary = Summary(value=[Summary.Value(tag="eval/best_lap", image=image)])
+        writer._get_file_writer().add_summary(summary, self.num_timesteps)
+        writer.flush()
+        self.video_s = time.perf_counter() - t0
+        return True
+
+    def _on_training_end(self) -> None:
+        if self._renderer is not None:
+            self._renderer.close()
+            self._renderer = None
+
+
+#: The most frames of a TensorBoard clip (6 s at the control rate; longer episodes are sampled).
+VIDEO_MAX_FRAMES = 90
+
+
+def best_episode(result: EvalResult) -> int | None:
+    """The index of an evaluation's fastest completed lap, else of its farthest episode.
+
+    Args:
+        result: the evaluation (its ``poses`` recorded).
+
+    Returns:
+        The episode's index, or None when no episode has a recorded step.
+    """
+    usable = [
+        k
+        for k, (traj, pose) in enumerate(zip(result.trajectories, result.poses, strict=False))
+        if len(traj) and len(pose) == len(traj)
+    ]
+    if not usable:
+        return None
+    times = result.episode_lap_times_s
+    done = [k for k in usable if k < len(times) and math.isfinite(times[k])]
+    if done:
+        return min(done, key=lambda k: times[k])
+    return max(usable, key=lambda k: float(result.poses[k][-1, 2]))
+
+
+def _tensorboard_writer(logger: Any) -> Any:
+    """The SummaryWriter of SB3's TensorBoard output, or None without one."""
+    from stable_baselines3.common.logger import TensorBoardOutputFormat
+
+    for fmt in getattr(logger, "output_formats", ()):
+        if isinstance(fmt, TensorBoardOutputFormat):
+            return fmt.writer
+    return None
 
 
 def _best_from_csv(path: Path) -> tuple[float, ...] | None:

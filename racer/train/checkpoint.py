@@ -15,7 +15,9 @@ the rest, so a run killed at any instant resumes from a complete checkpoint. A c
 files are damaged (a truncated zip) is skipped with a warning for the previous kept one.
 
 The ``.json`` records the byte size of every log (``metrics.csv``, ``eval.csv``,
-``simtrace/worker-*.csv``) and the metrics counters (iteration, wall time) at the checkpoint;
+``simtrace/worker-*.csv``, DRfC's ``training-simtrace/*-iteration.csv`` and
+``metrics/TrainingMetrics*.json``) and the counters (iteration, wall time, DRfC's episode
+numbers) at the checkpoint;
 :func:`rewind_run` cuts the logs back to it on resume, so rows written between the checkpoint
 and a kill never appear twice, and puts back the best model of that moment. Checkpoints are the
 run's own files (trusted); submissions to a leaderboard are ONNX bundles and never go through
@@ -41,7 +43,14 @@ import torch
 
 from racer.errors import ConfigError
 from racer.train.io import atomic_link, atomic_write, atomic_write_json, writing
-from racer.train.run_folder import BEST_MODEL, BEST_TRAJECTORIES, EVAL_CSV, METRICS_CSV, RunFolder
+from racer.train.run_folder import (
+    BEST_MODEL,
+    BEST_TRAJECTORIES,
+    EVAL_CSV,
+    METRICS_CSV,
+    RunFolder,
+    cut_metrics,
+)
 
 LATEST = "latest.json"
 #: The run's best-model files: each checkpoint keeps the version of its moment.
@@ -353,8 +362,10 @@ def rewind_run(run_dir: Path, ckpt: dict[str, Any]) -> dict[str, int]:
     """Cut the run's logs back to the checkpoint a resume starts from.
 
     Rows written after the checkpoint (by a run killed later, or by the newer checkpoint a
-    damaged one was skipped for) are removed from ``metrics.csv``, ``eval.csv`` and every
-    ``simtrace/worker-*.csv``, and the best model of the checkpoint's moment is put back.
+    damaged one was skipped for) are removed from ``metrics.csv``, ``eval.csv``, every
+    ``simtrace/worker-*.csv`` and DRfC's traces and metrics files (a metrics JSON file keeps
+    its entries of that moment and stays valid JSON), and the best model of the checkpoint's
+    moment is put back.
 
     Returns:
         Rows removed, by log path relative to the run folder (only those with rows removed).
@@ -373,9 +384,14 @@ def rewind_run(run_dir: Path, ckpt: dict[str, Any]) -> dict[str, int]:
         if not path.is_file():
             continue
         if rel in logs:
-            n = _cut(path, int(logs[rel]))
+            cut = cut_metrics if path.suffix == ".json" else _cut
+            n = cut(path, int(logs[rel]))
         else:  # created after the checkpoint: every row in it came later
-            n = max(0, _count_lines(path, 0) - 1)
+            n = (
+                path.read_bytes().count(b"\n{")  # metrics JSON: one entry per "\n{"
+                if path.suffix == ".json"
+                else max(0, _count_lines(path, 0) - 1)
+            )
             with writing(path):
                 path.unlink()
         if n:

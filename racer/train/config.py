@@ -109,6 +109,9 @@ class EvaluationSection:
     patience: int = 0
     """Stop training once this many evaluations in a row bring no better result (a plateau of
     the laps' average, once every lap completes); 0 = run the whole budget."""
+    video: bool = False
+    """After each evaluation, a short small clip of its best episode to TensorBoard
+    (``eval/best_lap``); off by default: it adds seconds to every evaluation."""
 
 
 @dataclass

@@ -7,6 +7,7 @@ The run folder (``runs/<agent>-<time>`` by default) is written through
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import shutil
 import sys
 import time
@@ -51,6 +52,7 @@ from racer.train.run_folder import REWARD, RunFolder
 from racer.train.wrappers import GuardedSubprocVecEnv, TrainingWrapper
 
 SENSORS = DEEPRACER_SENSORS  # model_metadata.json's "sensor" per observation (racer.contract)
+DEEPRACER_STATE = "deepracer"  # a checkpoint's state key of the DRfC trace counters
 
 
 @dataclass
@@ -238,6 +240,46 @@ def model_metadata(cfg: AgentConfig) -> dict[str, Any]:
     return meta
 
 
+def deepracer_hyperparameters(cfg: AgentConfig, n_envs: int) -> dict[str, Any]:
+    """``ip/hyperparameters.json``: the learner's settings under DeepRacer's names.
+
+    Only what racer's learner really has: stable-baselines3's PPO samples its stochastic
+    policy (no epsilon-greedy schedule: ``e_greedy_value`` and ``epsilon_steps`` are null),
+    fits its value function with a squared error, and updates every ``n_steps`` x environments
+    steps rather than every N episodes (``num_episodes_between_training`` is null; the step
+    count is under ``racer``); training ends with its step budget (or ``patience``), not on a
+    score or episode count (``term_cond_*`` are null). SAC has no epochs nor entropy bonus
+    setting (its entropy coefficient is learned). ``racer`` holds racer's own settings.
+    """
+    h = cfg.hyperparameters
+    ppo = cfg.algorithm.name == "ppo"
+    discrete = cfg.action_spec().kind == "discrete"
+    return {
+        "batch_size": h.batch_size,
+        "beta_entropy": h.ent_coef if ppo else None,
+        "discount_factor": h.gamma,
+        "e_greedy_value": None,
+        "epsilon_steps": None,
+        "exploration_type": "categorical" if discrete else "gaussian",
+        "loss_type": "mean squared error",
+        "lr": h.learning_rate,
+        "num_episodes_between_training": None,
+        "num_epochs": h.n_epochs if ppo else None,
+        "stack_size": 1,
+        "term_cond_avg_score": None,
+        "term_cond_max_episodes": None,
+        **({} if ppo else {"sac_alpha": "auto"}),
+        "racer": {
+            "algorithm": cfg.algorithm.name,
+            "envs": n_envs,
+            "steps_between_training": h.n_steps * n_envs if ppo else 1,
+            "total_steps": cfg.budget.steps,
+            "seed": cfg.budget.seed,
+            **dataclasses.asdict(h),
+        },
+    }
+
+
 def config_to_toml(cfg: AgentConfig) -> str:
     """The resolved recipe as TOML."""
     data = cfg.to_dict()
@@ -296,7 +338,14 @@ def prepare_run(cfg: AgentConfig, out: Path | None) -> Path:
     ]
     cfg.base_dir = str(out.resolve())
     atomic_write_text(run.config_path, config_to_toml(cfg))
-    atomic_write_json(run.model_metadata_path, model_metadata(cfg))
+    meta = model_metadata(cfg)
+    atomic_write_json(run.model_metadata_path, meta)
+    # DRfC's places of the same facts, for the log-analysis notebooks (deepracer-utils)
+    for path in (run.deepracer_model_metadata_path, run.hyperparameters_path):
+        with writing(path.parent):
+            path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(run.deepracer_model_metadata_path, meta)
+    atomic_write_json(run.hyperparameters_path, deepracer_hyperparameters(cfg, cfg.resolved_envs()))
     return out
 
 
@@ -519,9 +568,12 @@ def _train(
             max_steps=cfg.env.max_steps or None,
         )
         stats = EpisodeStatsCallback(run.metrics_csv_path, cfg.budget.steps, progress_bar)
+        saved_state: dict[str, Any] = {}
         if ckpt is not None:
-            stats.restore((ckpt.get("meta") or {}).get("state") or {})
-        simtrace = SimtraceCallback(run.simtrace_dir)
+            saved_state = (ckpt.get("meta") or {}).get("state") or {}
+            stats.restore(saved_state)
+        simtrace = SimtraceCallback(run.simtrace_dir, iteration=stats.iteration)
+        simtrace.restore(saved_state.get(DEEPRACER_STATE) or {})
         checkpoints = CheckpointCallback(
             run.checkpoints_dir,
             cfg.checkpoint.every_steps,
@@ -529,7 +581,7 @@ def _train(
             cfg.budget.seed,
         )
         checkpoints.before_save.append(simtrace.flush)
-        checkpoints.state = stats.state
+        checkpoints.state = lambda: {**stats.state(), DEEPRACER_STATE: simtrace.state()}
         callbacks: list[Any] = [stats, simtrace]
         if cfg.pretrain.frames > 0 and cfg.pretrain.critic_warmup_steps > 0:
             callbacks.append(CriticWarmupCallback(cfg.pretrain.critic_warmup_steps))
@@ -544,6 +596,8 @@ def _train(
                 stop_after_laps=stop_after_laps,
                 on_result=on_eval,
                 patience=cfg.evaluation.patience,
+                record=simtrace.record_evaluation,
+                video=cfg.evaluation.video,
             )
             callbacks.append(evaluator)
         # after the evaluation: a checkpoint at the same step records its eval.csv row and best

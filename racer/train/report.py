@@ -8,7 +8,12 @@
   optimal racing line (thin, dashed), and its speed against the optimal profile over the
   centre-line distance, titled with the lap time, the track's lap-time bound and their ratio;
 - ``actions.png``: how often each action was chosen (discrete) or where steering/speed went
-  (continuous), from the simtrace.
+  (continuous), from the simtrace;
+- ``best_lap.mp4`` (``best_lap.gif`` where no MP4 encoder works; only when asked, as ``racer
+  report`` does): the same lap as ``racing_line.png`` replayed, the chase view and the map side
+  by side with speed, steering, progress and the lap clock (:mod:`racer.sim.video`). Poses come
+  from the npz's ``pose_<k>`` arrays (heading, steering, progress per row); a run written before
+  they were saved gets them derived from the positions.
 """
 
 from __future__ import annotations
@@ -30,6 +35,8 @@ from racer.train.run_folder import RunFolder
 log = logging.getLogger(__name__)
 
 LAP_TIMES_KEY = "lap_time_s"  # optional in the npz: per episode, NaN where no lap was completed
+POSE_KEY = "pose_{k}"  # optional in the npz: episode k's (T, 3) heading, steering (rad), progress %
+VIDEO_MP4 = "best_lap.mp4"  # best_lap.gif where no MP4 encoder works
 COMPLETE_FRACTION = 0.99  # an episode that covered this much of its lap completed it
 
 
@@ -51,8 +58,17 @@ def _simtrace_rows(run: Path) -> list[dict[str, str]]:
     return rows
 
 
-def write_report(run: Path, out: Path | None = None) -> list[Path]:
-    """Write the report PNGs for ``run`` into ``out`` (default ``RUN/report``); return their paths."""
+def write_report(run: Path, out: Path | None = None, video: bool = False) -> list[Path]:
+    """Write the report for ``run`` into ``out`` (default ``RUN/report``); return the paths.
+
+    Args:
+        run: the run folder.
+        out: the folder for the files.
+        video: also write the video of the best evaluation lap (seconds of rendering).
+
+    Returns:
+        The files written: the PNGs, then the video.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -146,6 +162,10 @@ def write_report(run: Path, out: Path | None = None) -> list[Path]:
     ax.set_title("action usage")
     fig.tight_layout()
     written.append(_save(fig, out / "actions.png"))
+    if video:
+        clip = write_video(run, out / VIDEO_MP4)
+        if clip is not None:
+            written.append(clip.path)
     return written
 
 
@@ -188,12 +208,14 @@ class EvalLap:
         speed_mps: ``(T,)`` measured speed, m/s.
         lap_time_s: the lap time when the episode completed its lap, else None.
         covered: the fraction of the lap it drove, 0-1.
+        index: the episode's index in ``best_trajectories.npz``.
     """
 
     xy: np.ndarray
     speed_mps: np.ndarray
     lap_time_s: float | None
     covered: float
+    index: int = 0
 
 
 def best_evaluation_lap(run: Path, track: Track) -> EvalLap | None:
@@ -227,7 +249,7 @@ def best_evaluation_lap(run: Path, track: Track) -> EvalLap | None:
             lap_s = float(saved[i]) if math.isfinite(float(saved[i])) else None
         else:
             lap_s = len(t) * DT_S if covered >= COMPLETE_FRACTION else None
-        laps.append(EvalLap(t[:, :2], t[:, 2], lap_s, covered))
+        laps.append(EvalLap(t[:, :2], t[:, 2], lap_s, covered, i))
     if not laps:
         return None
     done = [lap for lap in laps if lap.lap_time_s is not None]
@@ -262,6 +284,52 @@ def _racing_line(run: Path, path: Path) -> Path | None:
         completion_pct=None if lap is None else 100.0 * lap.covered,
         from_rest=True,  # training evaluation laps start from rest
     )
+
+
+def write_video(run: Path, path: Path, progress: bool | None = None) -> Any:
+    """Write the video of the lap ``racing_line.png`` draws (:func:`best_evaluation_lap`).
+
+    Args:
+        run: the run folder.
+        path: the MP4's path (a GIF takes the same name with ``.gif``).
+        progress: show a progress bar; None = on a terminal, for long laps.
+
+    Returns:
+        The :class:`racer.sim.video.VideoFile`, or None without trajectories.
+    """
+    from racer.sim.video import LapReplay, write_lap_video
+    from racer.track import load_track
+    from racer.train.pipeline import eval_track
+
+    track = load_track(eval_track(RunFolder.open(run).config()))  # evaluations drive it forward
+    lap = best_evaluation_lap(run, track)
+    if lap is None:
+        return None
+    pose = _load_pose(run, lap.index, len(lap.xy))
+    replay = LapReplay.from_front_points(
+        lap.xy,
+        lap.speed_mps,
+        yaw_rad=None if pose is None else pose[:, 0],
+        steering_rad=None if pose is None else pose[:, 1],
+        progress_pct=None if pose is None else pose[:, 2],
+        track=track,
+        lap_time_s=lap.lap_time_s,
+        title=f"{run.name} on {track.name}",
+    )
+    clip = write_lap_video(path, track, replay, progress=progress)
+    if clip.note:
+        log.warning("%s: an animated GIF instead of an MP4: %s", clip.path, clip.note)
+    return clip
+
+
+def _load_pose(run: Path, index: int, rows: int) -> np.ndarray | None:
+    """Episode ``index``'s ``(rows, 3)`` pose array from the npz, None when absent or mismatched."""
+    with np.load(RunFolder(run).best_trajectories_path) as data:
+        key = POSE_KEY.format(k=index)
+        if key not in data.files:
+            return None
+        pose = np.asarray(data[key], dtype=np.float64)
+    return pose if pose.shape == (rows, 3) else None
 
 
 def _save(fig: Any, path: Path) -> Path:

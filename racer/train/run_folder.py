@@ -16,6 +16,23 @@
     tensorboard/           TensorBoard event files
     report/                ``racer report``'s PNGs
 
+and, beside them, DeepRacer-for-Cloud's layout, so that the community's log-analysis notebooks
+(deepracer-utils' ``DeepRacerLog(model_folder=RUN)``) open a run folder as it is::
+
+    training-simtrace/<k>-iteration.csv   one file per training iteration k (one environment)
+    <w>/training-simtrace/<k>-iteration.csv   the same per worker w (several environments)
+    evaluation-<YYYYMMDDhhmmss>/evaluation-simtrace/0-iteration.csv   ``racer evaluate RUN``
+    model/model_metadata.json             the action space, sensor and network (a copy)
+    ip/hyperparameters.json               the learner's settings under DeepRacer's names
+    metrics/TrainingMetrics.json          one entry per training and evaluation episode
+                                          (``TrainingMetrics_<w>.json`` for worker w > 0)
+    metrics/EvaluationMetrics-<YYYYMMDDhhmmss>.json   one entry per trial of ``racer evaluate``
+
+A DRfC iteration file holds the whole episodes that ended during that PPO iteration (rollout),
+each starting with a ``prepare`` row (the car at rest where the episode starts, no action, the
+row deepracer-utils resets its time and distance sums at). deepracer-utils reads at most 10
+workers (a one-digit folder): environment i of a run with more writes to worker ``i % 10``.
+
 :class:`RunFolder` names these paths, refuses a folder without ``config.toml`` (one line),
 parses the config (:func:`racer.train.config.config_from_dict`) and loads the trained policy:
 the stable-baselines3 model and VecNormalize's observation statistics, read once
@@ -59,6 +76,167 @@ SIMTRACE_GLOB = f"{SIMTRACE}/worker-*.csv"
 CHECKPOINTS = "checkpoints"
 TENSORBOARD = "tensorboard"
 REPORT = "report"
+
+# DeepRacer-for-Cloud's layout (read by deepracer-utils' DeepRacerLog), beside racer's own files.
+TRAINING_SIMTRACE = "training-simtrace"
+ITERATION_FILE = "{k}-iteration.csv"  # iteration k, from 0
+DRFC_MAX_WORKERS = 10  # deepracer-utils takes a worker folder's name as one digit
+DEEPRACER_MODEL_DIR = "model"  # holds model_metadata.json again, where DRfC keeps it
+IP_DIR = "ip"
+HYPERPARAMETERS = "hyperparameters.json"
+METRICS_DIR = "metrics"
+TRAINING_METRICS = "TrainingMetrics{suffix}.json"  # suffix "" for worker 0, "_<w>" after
+EVALUATION_DIR = "evaluation-{stamp}"  # stamp: YYYYMMDDhhmmss
+EVALUATION_SIMTRACE = "evaluation-simtrace"
+EVALUATION_METRICS = "EvaluationMetrics-{stamp}.json"
+STAMP_FORMAT = "%Y%m%d%H%M%S"
+
+#: DeepRacer's simtrace header, in DeepRacer's column order.
+SIMTRACE_HEADER = [
+    "episode",
+    "steps",
+    "X",
+    "Y",
+    "yaw",
+    "steer",
+    "throttle",
+    "action",
+    "reward",
+    "done",
+    "all_wheels_on_track",
+    "progress",
+    "closest_waypoint",
+    "track_len",
+    "tstamp",
+    "episode_status",
+    "pause_duration",
+]
+SIMTRACE_HEADER_LINE = ",".join(SIMTRACE_HEADER) + "\n"
+
+#: The fields of one simtrace row that the env knows, in order (``info["trace"]`` in training).
+TRACE_FIELDS = (
+    "x",
+    "y",
+    "yaw_deg",
+    "steer_deg",
+    "throttle_mps",
+    "all_wheels_on_track",
+    "progress",
+    "closest_waypoint",
+    "track_len",
+    "tstamp",
+    "episode_status",
+)
+
+#: DeepRacer's labels of episode statuses in its metrics files.
+STATUS_LABELS = {
+    "lap_complete": "Lap complete",
+    "crashed": "Crashed",
+    "off_track": "Off track",
+    "immobilized": "Immobilized",
+    "in_progress": "In progress",
+    "reversed": "Reversed",
+    "time_up": "Time up",
+    "prepare": "Prepare",
+    "pause": "Pause",
+}
+METRICS_VERSION = "2"  # DeepRacer's metrics file version with best_model_metric
+#: A metrics file is ``METRICS_HEAD``, entries separated by ``",\n"``, then ``METRICS_TAIL``:
+#: new entries are written over the tail, so the bytes before it never change and a resume can
+#: cut the file back to a checkpoint's size (less the tail) and put the tail back.
+METRICS_HEAD = '{"version": "2", "best_model_metric": "progress", "metrics": [\n'
+METRICS_TAIL = "\n]}\n"
+
+
+def simtrace_line(trace: tuple[Any, ...], steps: int, action: str, reward: str, done: bool,
+                  pause_s: float = 0.0) -> str:  # fmt: skip
+    """One simtrace row, without its episode column (``"steps,X,...,pause_duration\n"``).
+
+    Args:
+        trace: the :data:`TRACE_FIELDS` of the row.
+        steps: actions applied in the episode so far (0 for a ``prepare`` row).
+        action: the action column: the action's index (discrete), the normalised outputs
+            separated by spaces (continuous), ``-1`` for none.
+        reward: the reward column, already formatted ("" when none was computed).
+        done: whether the episode ended at this row.
+        pause_s: the pause_duration column, s.
+    """
+    x, y, yaw, steer, throttle, on_track, progress, closest, track_len, tstamp, status = trace
+    return (
+        f"{steps},{x:.4f},{y:.4f},{yaw:.4f},{steer:.2f},{throttle:.2f},{action},{reward},"
+        f"{done},{on_track},{progress:.4f},{closest},{track_len:.4f},{tstamp:.3f},{status},"
+        f"{pause_s:g}\n"
+    )
+
+
+def action_text(action: Any) -> str:
+    """The simtrace's action column of an env action (index, or normalised outputs)."""
+    a = np.asarray(action).reshape(-1)
+    if a.size == 1 and np.issubdtype(a.dtype, np.integer):
+        return str(int(a[0]))
+    if a.size == 1:
+        return str(int(a[0])) if float(a[0]).is_integer() else f"{float(a[0]):.3f}"
+    return " ".join(f"{float(v):.3f}" for v in a)
+
+
+def append_metrics(path: Path, entries: list[dict[str, Any]]) -> None:
+    """Append entries to a DeepRacer metrics JSON file (created when missing); stays valid JSON.
+
+    The new entries are written over the file's tail (:data:`METRICS_TAIL`), so every byte before
+    it stays as it was (what :func:`cut_metrics` relies on).
+    """
+    if not entries:
+        return
+    body = ",\n".join(json.dumps(e, separators=(", ", ": ")) for e in entries)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tail = METRICS_TAIL.encode()
+    try:
+        fh = open(path, "r+b")  # noqa: SIM115 - closed below
+    except FileNotFoundError:
+        with open(path, "wb") as new:
+            new.write((METRICS_HEAD + body + METRICS_TAIL).encode())
+        return
+    with fh:
+        size = fh.seek(0, 2)
+        fh.seek(max(0, size - len(tail)))
+        end = fh.read()
+        first = size <= len(METRICS_HEAD) + len(tail)
+        if end == tail:
+            fh.seek(size - len(tail))
+        else:  # a file cut short by a kill: write on after whatever is there
+            fh.seek(size)
+        fh.write(((body if first else ",\n" + body) + METRICS_TAIL).encode())
+        fh.truncate()
+
+
+def cut_metrics(path: Path, size: int) -> int:
+    """Cut a metrics JSON file back to its ``size`` at a checkpoint; the entries removed."""
+    try:
+        current = path.stat().st_size
+    except OSError:
+        return 0
+    if current <= size:
+        return 0
+    keep = max(size - len(METRICS_TAIL), 0)
+    with open(path, "r+b") as fh:
+        fh.seek(keep)
+        removed = fh.read().count(b"\n{")
+        fh.seek(keep)
+        fh.write(METRICS_TAIL.encode() if keep >= len(METRICS_HEAD) else b"")
+        fh.truncate()
+    if keep < len(METRICS_HEAD):
+        path.unlink()
+    return removed
+
+
+def drfc_worker(env_index: int, n_envs: int) -> int | None:
+    """The DRfC worker folder of training environment ``env_index`` (None: one environment)."""
+    return None if n_envs <= 1 else env_index % DRFC_MAX_WORKERS
+
+
+def _iteration_of(path: Path) -> int:
+    head = path.name.split("-", 1)[0]
+    return int(head) if head.isdigit() else -1
 
 
 @dataclass(frozen=True)
@@ -233,12 +411,69 @@ class RunFolder:
         """The simtrace CSVs there are, sorted by name."""
         return sorted(self.path.glob(SIMTRACE_GLOB))
 
+    # -- DeepRacer-for-Cloud's layout -------------------------------------------------------
+
+    def training_simtrace_dir(self, worker: int | None) -> Path:
+        """``training-simtrace/`` (one environment, ``worker`` None) or ``<w>/training-simtrace/``."""
+        base = self.path if worker is None else self.path / str(worker)
+        return base / TRAINING_SIMTRACE
+
+    def training_simtrace_path(self, worker: int | None, iteration: int) -> Path:
+        """DRfC's trace of training iteration ``iteration`` (from 0) of ``worker``."""
+        return self.training_simtrace_dir(worker) / ITERATION_FILE.format(k=iteration)
+
+    def training_simtrace_files(self) -> list[Path]:
+        """DRfC's training traces there are, by worker, then iteration."""
+        found = list(self.training_simtrace_dir(None).glob("*-iteration.csv"))
+        found += self.path.glob(f"[0-9]/{TRAINING_SIMTRACE}/*-iteration.csv")
+        return sorted(found, key=lambda p: (p.parent.parent.name, _iteration_of(p), p.name))
+
+    @property
+    def deepracer_model_metadata_path(self) -> Path:
+        """``model/model_metadata.json``: where DRfC keeps the model's description."""
+        return self.path / DEEPRACER_MODEL_DIR / MODEL_METADATA
+
+    @property
+    def hyperparameters_path(self) -> Path:
+        """``ip/hyperparameters.json``: the learner's settings under DeepRacer's names."""
+        return self.path / IP_DIR / HYPERPARAMETERS
+
+    @property
+    def metrics_dir(self) -> Path:
+        """``metrics/``: DeepRacer's metrics JSON files."""
+        return self.path / METRICS_DIR
+
+    def training_metrics_path(self, worker: int | None) -> Path:
+        """``metrics/TrainingMetrics.json`` (worker 0 or one environment), else ``..._<w>.json``."""
+        suffix = f"_{worker}" if worker else ""
+        return self.metrics_dir / TRAINING_METRICS.format(suffix=suffix)
+
+    def training_metrics_files(self) -> list[Path]:
+        """DeepRacer's training metrics files there are, sorted by name."""
+        return sorted(self.metrics_dir.glob(TRAINING_METRICS.format(suffix="*")))
+
+    def evaluation_simtrace_path(self, stamp: str) -> Path:
+        """``evaluation-<stamp>/evaluation-simtrace/0-iteration.csv`` (stamp: YYYYMMDDhhmmss)."""
+        folder = self.path / EVALUATION_DIR.format(stamp=stamp) / EVALUATION_SIMTRACE
+        return folder / ITERATION_FILE.format(k=0)
+
+    def evaluation_metrics_path(self, stamp: str) -> Path:
+        """``metrics/EvaluationMetrics-<stamp>.json``."""
+        return self.metrics_dir / EVALUATION_METRICS.format(stamp=stamp)
+
     def log_files(self) -> list[Path]:
-        """The run's logs (``metrics.csv``, ``eval.csv``, the simtrace CSVs), existing or not.
+        """The run's training logs, existing or not: ``metrics.csv``, ``eval.csv``, the simtrace
+        CSVs, DRfC's training traces and training metrics.
 
         What a checkpoint records the size of, and what a resume cuts back to it.
         """
-        return [self.metrics_csv_path, self.eval_csv_path, *self.simtrace_files()]
+        return [
+            self.metrics_csv_path,
+            self.eval_csv_path,
+            *self.simtrace_files(),
+            *self.training_simtrace_files(),
+            *self.training_metrics_files(),
+        ]
 
     def config(self) -> AgentConfig:
         """The run's resolved recipe, parsed and validated (a fresh object on every call).

@@ -6,7 +6,9 @@ reward plugin: its :class:`racer.errors.RewardError` names the file, line and st
 terminal step with ``info["fatal_error"]``, so the learner process stops the run with that one
 line and the last checkpoint stays intact. It also replaces the full reward ``params`` in
 ``info`` (which holds the waypoint list) by a small simtrace record, so the per-step traffic
-between processes stays small.
+between processes stays small. The first step of an episode also carries
+``info["trace_prepare"]``: the same record for the car at rest where the episode started (DRfC's
+``prepare`` row).
 
 :class:`GuardedSubprocVecEnv` is stable-baselines3's ``SubprocVecEnv`` with the two ways it can
 hang closed: a worker that dies (``os._exit`` through a back door, a signal, the out-of-memory
@@ -31,25 +33,13 @@ from stable_baselines3.common.vec_env import SubprocVecEnv
 
 from racer.errors import RacerError
 from racer.rewards.plugin import REWARD_STUCK_EXIT_STATUS, set_hard_stop
+from racer.train.run_folder import TRACE_FIELDS
+
+__all__ = ["TRACE_FIELDS", "GuardedSubprocVecEnv", "TrainingWrapper"]
 
 WORKER_POLL_S = 0.5  # how often a learner waiting on a worker checks that it is still alive
 WORKER_STALL_S = 300.0  # a step silent this long (beyond the reward's limit) is stuck: stop
 CLOSE_WAIT_S = 5.0  # at close, how long a worker gets to finish its step and exit cleanly
-
-#: Fields of ``info["trace"]``, in order (the simtrace CSV columns the env knows).
-TRACE_FIELDS = (
-    "x",
-    "y",
-    "yaw_deg",
-    "steer_deg",
-    "throttle_mps",
-    "all_wheels_on_track",
-    "progress",
-    "closest_waypoint",
-    "track_len",
-    "tstamp",
-    "episode_status",
-)
 
 
 class TrainingWrapper(gym.Wrapper):
@@ -68,6 +58,7 @@ class TrainingWrapper(gym.Wrapper):
             set_hard_stop(REWARD_STUCK_EXIT_STATUS, announce=False)
         self._last_obs: Any = None
         self._fatal: str | None = None
+        self._prepare: tuple[Any, ...] | None = None  # the start's trace, for the first step
 
     def reset(self, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
         try:
@@ -78,7 +69,8 @@ class TrainingWrapper(gym.Wrapper):
             self._fatal = self._fatal or self._describe(exc, "reset")
             return self._last_obs, {"fatal_error": self._fatal}
         self._last_obs = obs
-        info.pop("params", None)
+        p = info.pop("params", None)
+        self._prepare = None if p is None else _trace(p, 0.0, 0.0, 0.0, "prepare")
         return obs, info
 
     def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
@@ -109,25 +101,36 @@ class TrainingWrapper(gym.Wrapper):
         obs, reward, terminated, truncated, info = self.env.step(action)
         self._last_obs = obs
         p = info.pop("params")
-        prev_i, next_i = p["closest_waypoints"]
-        wps = p["waypoints"]
-        x, y = p["x"], p["y"]
-        dp = (wps[prev_i][0] - x) ** 2 + (wps[prev_i][1] - y) ** 2
-        dn = (wps[next_i][0] - x) ** 2 + (wps[next_i][1] - y) ** 2
-        info["trace"] = (
-            x,
-            y,
-            p["heading"],
-            info["steering_deg"],
-            info["throttle_mps"],
-            p["all_wheels_on_track"],
-            info["progress"],
-            prev_i if dp <= dn else next_i,
-            p["track_length"],
-            p["sim_time"],
-            info["episode_status"],
+        info["trace"] = _trace(
+            p, info["steering_deg"], info["throttle_mps"], info["progress"], info["episode_status"]
         )
+        if self._prepare is not None:
+            info["trace_prepare"], self._prepare = self._prepare, None
         return obs, float(reward), terminated, truncated, info
+
+
+def _trace(
+    p: dict[str, Any], steer_deg: float, throttle_mps: float, progress: float, status: str
+) -> tuple[Any, ...]:
+    """The :data:`TRACE_FIELDS` of a step from the env's reward params and ``info``."""
+    prev_i, next_i = p["closest_waypoints"]
+    wps = p["waypoints"]
+    x, y = p["x"], p["y"]
+    dp = (wps[prev_i][0] - x) ** 2 + (wps[prev_i][1] - y) ** 2
+    dn = (wps[next_i][0] - x) ** 2 + (wps[next_i][1] - y) ** 2
+    return (
+        x,
+        y,
+        p["heading"],
+        steer_deg,
+        throttle_mps,
+        p["all_wheels_on_track"],
+        progress,
+        prev_i if dp <= dn else next_i,
+        p["track_length"],
+        p["sim_time"],
+        status,
+    )
 
 
 class GuardedSubprocVecEnv(SubprocVecEnv):

@@ -252,3 +252,25 @@ def test_submit_a_deepracer_archive(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert len(err.strip().splitlines()) == 1
     again = runner.invoke(app, ["leaderboard", "show", "--db", str(db), "--json"]).output
     assert len(json.loads(again)[0]["standings"]) == 1  # nothing recorded for the bad one
+
+
+def test_a_track_from_a_file_keeps_its_map(tmp_path: Path) -> None:
+    """``submit --track my.npy``: the page draws the track from the stored geometry once the
+    file is gone."""
+    from racer.track import load_track, save_npy
+
+    folder = tmp_path / "tracks"
+    folder.mkdir()
+    path = save_npy(load_track("oval"), folder / "my_track.npy")
+    db = tmp_path / "lb.db"
+    args = ["leaderboard", "submit", "expert:centerline", "-t", str(path), "-n", "ann"]
+    result = runner.invoke(app, [*args, "--db", str(db)])
+    assert result.exit_code == 0, result.output
+    assert "ann on my_track (time-trial)" in result.output
+    shutil.rmtree(folder)
+    page = tmp_path / "index.html"
+    assert runner.invoke(app, ["leaderboard", "html", str(page), "--db", str(db)]).exit_code == 0
+    text = page.read_text()
+    assert 'aria-label="map of my_track"' in text and "no map" not in text
+    shown = runner.invoke(app, ["leaderboard", "show", "--db", str(db)])
+    assert shown.exit_code == 0 and "my_track - time-trial" in shown.output

@@ -11,6 +11,7 @@ import csv
 import errno
 import json
 import os
+import re
 import shutil
 import time
 from pathlib import Path
@@ -368,7 +369,21 @@ def test_interrupted_export_removes_its_temporary(
 def test_checkpoint_metadata_records_the_logs_and_counters(trained: Path) -> None:
     meta = json.loads((trained / "checkpoints" / "latest.json").read_text())
     assert meta["steps"] == STEPS and meta["state"]["iteration"] == STEPS // EVERY
-    assert set(meta["logs"]) == {"metrics.csv", "eval.csv", "simtrace/worker-0.csv"}
+    logs = set(meta["logs"])
+    assert {
+        "metrics.csv",
+        "eval.csv",
+        "simtrace/worker-0.csv",
+        "metrics/TrainingMetrics.json",
+    } <= logs
+    # DeepRacer's per-iteration training simtrace (deepracer-utils' layout) is rewound too
+    extra = logs - {
+        "metrics.csv",
+        "eval.csv",
+        "simtrace/worker-0.csv",
+        "metrics/TrainingMetrics.json",
+    }
+    assert extra and all(re.fullmatch(r"training-simtrace/\d+-iteration\.csv", n) for n in extra)
     assert meta["logs"]["metrics.csv"] == (trained / "metrics.csv").stat().st_size
 
 

@@ -3,9 +3,11 @@
 Three rooms, every public name re-exported here:
 
 - :mod:`racer.evaluate.leaderboard.store`: the SQLite file (schema, WAL, the bounded wait for
-  another process's lock), :class:`Entry` rows, :func:`record`, :func:`entries`, racer names.
-- :mod:`racer.evaluate.leaderboard.ranking`: DeepRacer's order of a board (:func:`rank`,
-  :func:`boards`, by :func:`racer.env.ranking.ranking_key`) and its table rows, with each
+  another process's lock, version 1 files migrated on first write), :class:`Entry` rows with
+  the evaluated track's geometry and hash, :func:`record`, :func:`entries`, racer names.
+- :mod:`racer.evaluate.leaderboard.ranking`: the boards, one per track geometry and race format
+  (:class:`Board`, :func:`track_boards`, :func:`boards`), DeepRacer's order of a board
+  (:func:`rank`, by :func:`racer.env.ranking.ranking_key`) and its table rows, with each
   average as a multiple of the track's lap-time bound.
 - :mod:`racer.evaluate.leaderboard.submission`: the official evaluation of a bundle or a
   built-in driver (sandboxed within limits), :func:`submit`, and :func:`run_directory` for a
@@ -16,18 +18,23 @@ from __future__ import annotations
 
 from racer.evaluate.leaderboard.ranking import (
     REFERENCE_NOTE,
+    SHORT_HASH_CHARS,
+    Board,
     Standing,
+    board_of,
     boards,
     format_lap,
     format_ratio,
     is_expert,
     rank,
     standings_rows,
+    track_boards,
     track_bound_s,
 )
 from racer.evaluate.leaderboard.store import (
     DEFAULT_DB,
     ENV_DB,
+    GEOMETRY_DECIMALS,
     LOCK_POLL_MS,
     LOCK_TIMEOUT_S,
     MAX_NAME_CHARS,
@@ -36,8 +43,11 @@ from racer.evaluate.leaderboard.store import (
     connect,
     default_db,
     entries,
+    geometry_sha256,
     integrity_check,
     record,
+    track_from_geometry,
+    track_geometry,
     validate_name,
 )
 from racer.evaluate.leaderboard.submission import (
@@ -57,16 +67,20 @@ from racer.evaluate.leaderboard.submission import (
 __all__ = [
     "DEFAULT_DB",
     "ENV_DB",
+    "GEOMETRY_DECIMALS",
     "LOCK_POLL_MS",
     "LOCK_TIMEOUT_S",
     "MAX_LINE_POINTS",
     "MAX_NAME_CHARS",
     "REFERENCE_NOTE",
     "SCHEMA_VERSION",
+    "SHORT_HASH_CHARS",
+    "Board",
     "Entry",
     "RunOutcome",
     "Standing",
     "SubmitOutcome",
+    "board_of",
     "boards",
     "connect",
     "default_db",
@@ -78,6 +92,7 @@ __all__ = [
     "find_bundles",
     "format_lap",
     "format_ratio",
+    "geometry_sha256",
     "integrity_check",
     "is_expert",
     "official_config",
@@ -86,6 +101,9 @@ __all__ = [
     "run_directory",
     "standings_rows",
     "submit",
+    "track_boards",
     "track_bound_s",
+    "track_from_geometry",
+    "track_geometry",
     "validate_name",
 ]

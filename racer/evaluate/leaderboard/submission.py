@@ -29,13 +29,14 @@ from racer.car.bundle import METADATA, Bundle, is_archive
 from racer.car.deepracer import DeepRacerModel, default_backend, is_deepracer_folder, load_model
 from racer.errors import ConfigError, RacerError
 from racer.evaluate.evaluator import lap_ratio
-from racer.evaluate.leaderboard.ranking import is_expert, rank
+from racer.evaluate.leaderboard.ranking import board_of, is_expert
 from racer.evaluate.leaderboard.store import (
     Entry,
     connect,
     default_db,
-    entries,
+    geometry_sha256,
     record,
+    track_geometry,
     validate_name,
 )
 from racer.evaluate.policies import BundlePolicy, bundle_label, expert_policy
@@ -91,7 +92,9 @@ def entry_from_result(result: EvaluationResult, name: str, model: str, bundle_sh
             driver).
 
     Returns:
-        The entry (not yet recorded).
+        The entry (not yet recorded), with the evaluated track's geometry and its hash
+        (:func:`~racer.evaluate.leaderboard.store.track_geometry`), so its board and map never
+        depend on the track file staying where it was.
     """
     t: TrialResult = result.best_trial()
     return Entry(
@@ -112,7 +115,16 @@ def entry_from_result(result: EvaluationResult, name: str, model: str, bundle_sh
         lap_times_s=list(t.lap_times_s),
         best_lap_line=_line_points(t.best_lap_line()),
         result=result.to_dict(),
+        **_track_fields(result),
     )
+
+
+def _track_fields(result: EvaluationResult) -> dict[str, Any]:
+    """The evaluated track's geometry and hash for the entry (none when the result lacks it)."""
+    if result.track_obj is None:
+        return {}
+    geometry = track_geometry(result.track_obj)
+    return {"track_geometry": geometry, "track_sha256": geometry_sha256(geometry)}
 
 
 @dataclass
@@ -310,9 +322,7 @@ def submit(
         entry = entry_from_result(result, name, label, digest)
         bound_s = result.bound_s
     row_id = record(db_path, entry, lock_timeout_s)
-    board = rank(
-        entries(db_path, track=entry.track, race=entry.race, lock_timeout_s=lock_timeout_s)
-    )
+    board = board_of(db_path, entry, lock_timeout_s)  # the board of this track's geometry
     place = next((s.rank for s in board if s.entry.name == name), len(board))
     return SubmitOutcome(
         row_id, entry, place, len(board), time.perf_counter() - t0, bound_s=bound_s
