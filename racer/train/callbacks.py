@@ -32,6 +32,7 @@ from racer.train.io import atomic_write, writing
 from racer.train.run_folder import (
     BEST_MODEL,
     BEST_TRAJECTORIES,
+    DRFC_EPISODES_PER_ITERATION,
     EVAL_CSV,
     SIMTRACE_FILE,
     SIMTRACE_HEADER,
@@ -217,9 +218,10 @@ class _DrfcWorker:
     """The counters of one DRfC worker's trace and metrics file."""
 
     episode: int = 0  # next episode number of its trace (from 0; the metrics count from 1)
-    trial: int = 0  # episodes written in the iteration in progress
+    trial: int = 0  # the last episode's place in its trace file, from 1 (DeepRacer's "trial")
     clock_ms: int = 0  # simulated time of its episodes so far (the metrics' clock), ms
-    file: TextIO | None = None  # the open trace file of the iteration in progress
+    file: TextIO | None = None  # the open trace file
+    file_k: int = -1  # the DRfC iteration of the open trace file
     pending: list[dict[str, Any]] = field(default_factory=list)  # metrics entries to append
 
 
@@ -228,8 +230,10 @@ class SimtraceCallback(BaseCallback):
 
     - ``simtrace/worker-<i>.csv``: every step of environment i as it comes;
     - DRfC's ``training-simtrace/<k>-iteration.csv`` (``<w>/training-simtrace/...`` with several
-      environments): the whole episodes that ended in PPO iteration k, each opened by its
-      ``prepare`` row (the car at rest at its start, no action), episodes numbered per worker;
+      environments): whole episodes, :data:`DRFC_EPISODES_PER_ITERATION` of a worker per file
+      (DeepRacer's iterations, which deepracer-utils' episode numbering relies on; not PPO's),
+      each opened by its ``prepare`` row (the car at rest at its start, no action), episodes
+      numbered per worker;
     - ``metrics/TrainingMetrics.json`` (``TrainingMetrics_<w>.json``): DeepRacer's entry per
       training episode and, through :meth:`record_evaluation`, per evaluation episode.
 
@@ -351,10 +355,14 @@ class SimtraceCallback(BaseCallback):
         st = self._workers[w]
         episode = st.episode
         st.episode += 1
-        st.trial += 1
-        path = self.run.training_simtrace_path(w, self.iteration)
+        k, place = divmod(episode, DRFC_EPISODES_PER_ITERATION)
+        st.trial = place + 1
+        if st.file is not None and st.file_k != k:
+            self._close_file(st)
+        path = self.run.training_simtrace_path(w, k)
         with writing(path):
             if st.file is None:
+                st.file_k = k
                 path.parent.mkdir(parents=True, exist_ok=True)
                 new = not path.exists() or path.stat().st_size == 0
                 st.file = open(path, "a", newline="", buffering=1 << 16)  # noqa: SIM115
@@ -425,7 +433,7 @@ class SimtraceCallback(BaseCallback):
                 fh.flush()
         for w, st in self._workers.items():
             if st.file is not None:
-                with writing(self.run.training_simtrace_path(w, self.iteration)):
+                with writing(self.run.training_simtrace_path(w, st.file_k)):
                     st.file.flush()
             if st.pending:
                 path = self.run.training_metrics_path(w)
@@ -433,19 +441,21 @@ class SimtraceCallback(BaseCallback):
                     append_metrics(path, st.pending)
                 st.pending = []
 
+    @staticmethod
+    def _close_file(st: _DrfcWorker) -> None:
+        if st.file is not None:
+            with contextlib.suppress(OSError):  # a full disk: the resume cuts it back anyway
+                st.file.close()
+            st.file = None
+
     def _close_iteration(self) -> None:
         for st in self._workers.values():
-            if st.file is not None:
-                with contextlib.suppress(OSError):  # a full disk: the resume cuts it back anyway
-                    st.file.close()
-                st.file = None
+            self._close_file(st)
 
     def _on_rollout_end(self) -> None:
         self.flush()
         self._close_iteration()
         self.iteration += 1
-        for st in self._workers.values():
-            st.trial = 0
 
     def _on_training_end(self) -> None:
         with contextlib.suppress(OSError):  # a full disk: the resume cuts the files back anyway

@@ -28,9 +28,11 @@ and, beside them, DeepRacer-for-Cloud's layout, so that the community's log-anal
                                           (``TrainingMetrics_<w>.json`` for worker w > 0)
     metrics/EvaluationMetrics-<YYYYMMDDhhmmss>.json   one entry per trial of ``racer evaluate``
 
-A DRfC iteration file holds the whole episodes that ended during that PPO iteration (rollout),
-each starting with a ``prepare`` row (the car at rest where the episode starts, no action, the
-row deepracer-utils resets its time and distance sums at). deepracer-utils reads at most 10
+A DRfC iteration file holds :data:`DRFC_EPISODES_PER_ITERATION` (20) whole episodes of its
+worker (the last file fewer): DeepRacer's iterations, which deepracer-utils numbers episodes by,
+not PPO's (a fixed number of steps). Each episode starts with a ``prepare`` row (the car at
+rest where the episode starts, no action, the row deepracer-utils resets its time and distance
+sums at). deepracer-utils reads at most 10
 workers (a one-digit folder): environment i of a run with more writes to worker ``i % 10``.
 
 :class:`RunFolder` names these paths, refuses a folder without ``config.toml`` (one line),
@@ -80,6 +82,12 @@ REPORT = "report"
 # DeepRacer-for-Cloud's layout (read by deepracer-utils' DeepRacerLog), beside racer's own files.
 TRAINING_SIMTRACE = "training-simtrace"
 ITERATION_FILE = "{k}-iteration.csv"  # iteration k, from 0
+#: Episodes of one worker in one ``training-simtrace/<k>-iteration.csv``: DeepRacer's default
+#: ``num_episodes_between_training``. deepracer-utils numbers a worker's episodes by the count in
+#: its iteration 0 (``unique_episode = episode % n + ... + iteration * n``), so every file but the
+#: last must hold exactly this many. racer's PPO iterations are a fixed number of steps, not
+#: episodes; they are in ``metrics.csv``.
+DRFC_EPISODES_PER_ITERATION = 20
 DRFC_MAX_WORKERS = 10  # deepracer-utils takes a worker folder's name as one digit
 DEEPRACER_MODEL_DIR = "model"  # holds model_metadata.json again, where DRfC keeps it
 IP_DIR = "ip"

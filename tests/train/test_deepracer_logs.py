@@ -35,6 +35,16 @@ def _recipe(tmp_path: Path, envs: int, steps: int = 256) -> Any:
                        checkpoint={"every_steps": 128, "keep": 2})  # fmt: skip
 
 
+#: Episodes per DRfC trace file in these tests (DeepRacer's 20 would make one file of a tiny run).
+PER_FILE = 2
+
+
+def _few_per_file(mp: pytest.MonkeyPatch) -> None:
+    from racer.train import callbacks
+
+    mp.setattr(callbacks, "DRFC_EPISODES_PER_ITERATION", PER_FILE)
+
+
 @pytest.fixture(scope="module")
 def single(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A real run, one environment, 4 PPO iterations of 64 steps (a few seconds)."""
@@ -42,8 +52,23 @@ def single(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     base = tmp_path_factory.mktemp("drfc1")
     run = base / "run"
-    train(_recipe(base, envs=1), out=run, progress_bar=False)
+    with pytest.MonkeyPatch.context() as mp:
+        _few_per_file(mp)
+        train(_recipe(base, envs=1), out=run, progress_bar=False)
     return run
+
+
+def _check_grouping(df: Any) -> None:
+    """Every trace file but the last holds exactly PER_FILE whole episodes of each worker, so
+    deepracer-utils' ``unique_episode`` numbers every episode once."""
+    for _, wdf in df.groupby("worker"):
+        per_iteration = wdf.groupby("iteration")["episode"].nunique()
+        assert list(per_iteration.index) == list(range(len(per_iteration)))
+        assert (per_iteration.iloc[:-1] == PER_FILE).all() and per_iteration.iloc[-1] <= PER_FILE
+        assert (wdf["iteration"] == wdf["episode"] // PER_FILE).all()
+    firsts = df.groupby("unique_episode")[["worker", "episode"]].first()
+    assert not firsts.duplicated().any()  # one unique_episode per (worker, episode)
+    assert df.groupby(["worker", "episode"])["unique_episode"].nunique().max() == 1
 
 
 def _load(run: Path) -> Any:
@@ -61,10 +86,12 @@ def test_deepracer_utils_reads_a_single_environment_run(single: Path) -> None:
     assert log.fh.type == deepracer_logs.LogFolderType.DRFC_MODEL_SINGLE_WORKERS
     df = log.dataframe()
     assert set(df.columns) >= COLUMNS
-    # one file per PPO iteration, each holding the whole episodes that ended in it
+    # DeepRacer's iterations: PER_FILE whole episodes per file (not PPO's iterations)
     files = RunFolder(single).training_simtrace_files()
-    assert [p.name for p in files] == [f"{k}-iteration.csv" for k in range(4)]
-    assert sorted(df["iteration"].unique()) == [0, 1, 2, 3]
+    assert len(files) >= 2
+    assert [p.name for p in files] == [f"{k}-iteration.csv" for k in range(len(files))]
+    _check_grouping(df)
+    assert (df["unique_episode"] == df["episode"]).all()  # one worker: DeepRacer's own numbers
     for path in files:
         with open(path, newline="") as fh:
             rows = list(csv.reader(fh))
@@ -143,9 +170,13 @@ def test_training_metrics_reads_the_metrics_file(single: Path) -> None:
     assert {"train_completion", "eval_completion"} <= set(summary.columns)
 
 
-def test_resume_after_a_checkpoint_leaves_no_duplicate_rows(single: Path, tmp_path: Path) -> None:
+def test_resume_after_a_checkpoint_leaves_no_duplicate_rows(
+    single: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A run killed after its checkpoint (rows written after it) resumes without duplicates."""
     import shutil
+
+    _few_per_file(monkeypatch)
 
     from racer.train.checkpoint import latest_checkpoint
     from racer.train.pipeline import load_run_config, train
@@ -155,10 +186,10 @@ def test_resume_after_a_checkpoint_leaves_no_duplicate_rows(single: Path, tmp_pa
     ckpt = latest_checkpoint(run / "checkpoints")
     # what a kill after the checkpoint leaves: rows and entries written after it
     sizes = {p: p.stat().st_size for p in RunFolder(run).log_files()}
-    extra = RunFolder(run).training_simtrace_path(None, 3)
+    extra = RunFolder(run).training_simtrace_files()[-1]
     with open(extra, "a") as fh:
         fh.write("99,1,0,0,0,0,1,0,0,False,True,0,0,1,0.067,in_progress,0\n")
-    later = RunFolder(run).training_simtrace_path(None, 4)
+    later = RunFolder(run).training_simtrace_path(None, 99)  # a file begun after the checkpoint
     later.write_text(",".join(SIMTRACE_HEADER) + "\n")
     from racer.train.run_folder import append_metrics
 
@@ -170,7 +201,8 @@ def test_resume_after_a_checkpoint_leaves_no_duplicate_rows(single: Path, tmp_pa
     cfg.budget.steps = 384
     train(cfg, resume=run, progress_bar=False)
     df = _load(run).dataframe()
-    assert sorted(df["iteration"].unique()) == [0, 1, 2, 3, 4, 5]
+    assert not later.exists()
+    _check_grouping(df)
     assert not df.duplicated(["unique_episode", "steps"]).any()
     assert 99 not in set(df["episode"])
     numbers = sorted(df.groupby("unique_episode")["episode"].first())
@@ -181,9 +213,12 @@ def test_resume_after_a_checkpoint_leaves_no_duplicate_rows(single: Path, tmp_pa
 
 
 @pytest.mark.slow
-def test_deepracer_utils_reads_a_two_environment_run(tmp_path: Path) -> None:
+def test_deepracer_utils_reads_a_two_environment_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from racer.train.pipeline import train
 
+    _few_per_file(monkeypatch)
     run = tmp_path / "run"
     train(_recipe(tmp_path, envs=2), out=run, progress_bar=False)
     assert not (run / "training-simtrace").exists()  # else it reads as one worker
@@ -192,10 +227,10 @@ def test_deepracer_utils_reads_a_two_environment_run(tmp_path: Path) -> None:
     df = log.dataframe()
     assert set(df.columns) >= COLUMNS
     assert sorted(df["worker"].unique()) == [0, 1]
-    assert sorted(df["iteration"].unique()) == [0, 1]  # 256 steps = 2 x (64 steps x 2 envs)
+    _check_grouping(df)
     for w in (0, 1):
-        for k in (0, 1):
-            path = RunFolder(run).training_simtrace_path(w, k)
+        for k in sorted(df[df["worker"] == w]["iteration"].unique()):
+            path = RunFolder(run).training_simtrace_path(w, int(k))
             rows = path.read_text().splitlines()
             assert ((df["worker"] == w) & (df["iteration"] == k)).sum() == len(rows) - 1
     for ep in _episodes(df):  # unique across workers: each is one whole episode
