@@ -5,7 +5,7 @@ First the track's racing line and its lap-time bound (the fastest lap the car ca
 1. train ``agents/racing`` (state observation with the racing line: the racing expert's warm
    start, then PPO) for a few minutes, until its 3-lap average stops improving;
 2. evaluate it with DeepRacer's continuous evaluation (3 trials of 3 laps), against the bound,
-   and write its report PNGs;
+   and write its report (PNGs and a video of its best lap);
 3. train ``agents/camera`` (front camera, warm start by imitation, then PPO) until it laps;
 4. export it to a deploy bundle (ONNX + OpenVINO, parity-checked) and to a stock DeepRacer car's
    ``model.pb`` archive;
@@ -147,7 +147,7 @@ def demo(
             f"lap {laps}, off-track {t.off_track_count}"
         )
     typer.echo(f"      {summary_line(result)}")
-    for p in write_report(run_q):
+    for p in write_report(run_q, video=True):
         typer.echo(f"      wrote {p}")
     if not camera:
         typer.echo(f"done in {time.perf_counter() - t0:.0f} s")

@@ -453,10 +453,13 @@ def _warm_start(cfg: AgentConfig, model: Any, verbose: bool) -> None:
     finally:
         env.close()
     if verbose:
+        if report.majority_share == report.majority_share:  # discrete: a baseline to compare
+            baseline = f" (its most common action alone: {100 * report.majority_share:.0f}%)"
+        else:  # continuous: agreement is "within 0.1 of the teacher's action"; no baseline
+            baseline = " (within 0.1 of its action)"
         print(
             f"warm start: {report.frames} frames, student agrees with the teacher on "
-            f"{100 * report.teacher_agreement:.0f}% (its most common action alone: "
-            f"{100 * report.majority_share:.0f}%)"
+            f"{100 * report.teacher_agreement:.0f}%{baseline}"
         )
 
 
