@@ -302,6 +302,34 @@ def test_sac_camera_run_exports_the_pre_tanh_mean(
     assert {n.op for n in g.node} <= dr.SAFE_OPS  # SAC's MLP uses ReLU: no Tanh
 
 
+@pytest.mark.slow
+def test_stereo_run_exports_the_stereo_input(
+    tmp_path_factory: pytest.TempPathFactory, tmp_path: Path
+) -> None:
+    """A stereo run: DeepRacer's STEREO_CAMERAS placeholder, two channels NHWC, parity with
+    its bundle's policy.onnx on the golden frames (FP32 within 1e-5, FP16 the same action)."""
+    import onnxruntime as ort
+
+    archive = deepracer_archive(tmp_path_factory, "stereo")
+    result = DEEPRACER_RESULTS["stereo"]
+    graph = result.deepracer.graph
+    assert graph.input_name == dr.INPUT_NAMES["stereo"]
+    assert tuple(graph.input_shape[1:]) == (120, 160, 2)
+    meta = json.loads(_members(archive)["model_metadata.json"])
+    assert meta["sensor"] == ["STEREO_CAMERAS"]
+    fp32, fp16 = result.deepracer.parity
+    assert fp32.max_abs_diff <= 1e-5 and fp16.passed and fp16.action_agreement >= 0.99
+    pb = tmp_path / "model.pb"
+    pb.write_bytes(_members(archive)["agent/model.pb"])
+    golden = np.load(result.bundle_dir / "golden.npz")
+    inputs = golden["inputs"][:, 0]  # (16, 2, 120, 160) raw 0-255, left then right
+    session = ort.InferenceSession(str(result.bundle_dir / "policy.onnx"))
+    onnx_out = np.concatenate([session.run(None, {"obs": x[None]})[0] for x in inputs])
+    got = dr.run_openvino(pb, inputs.transpose(0, 2, 3, 1), input_name=dr.INPUT_NAMES["stereo"])
+    assert np.max(np.abs(got - onnx_out)) <= 1e-5
+    assert np.array_equal(got.argmax(1), onnx_out.argmax(1))
+
+
 def test_tensorflow_loads_the_graph_and_converts_to_tflite(car_export: Any, tmp_path: Path) -> None:
     tf = pytest.importorskip("tensorflow")
     name, archive, result = car_export
