@@ -1040,6 +1040,27 @@ def clean_stale_temp(folder: str | Path | None = None, now: float | None = None)
     return removed
 
 
+def unpack_archive(src: Path) -> tempfile.TemporaryDirectory[str]:
+    """Unpack an archive (a regular file within the size bound) with the bounded extractor into
+    a fresh ``racer-bundle-<pid>-*`` temporary folder; the caller owns (and cleans up) it.
+
+    Raises:
+        BundleError: not a regular file, too large, or a member the extractor refuses.
+    """
+    if not src.is_file():  # a FIFO or a device would block or never end
+        raise BundleError(f"{_name(src.name)}: not a regular file")
+    if src.stat().st_size > MAX_BUNDLE_BYTES:
+        raise BundleError(f"{_name(src.name)}: larger than {MAX_BUNDLE_BYTES // 2**20} MB")
+    clean_stale_temp()
+    tmp = tempfile.TemporaryDirectory(prefix=f"{TEMP_PREFIX}{os.getpid()}-")
+    try:
+        _safe_extract(src, Path(tmp.name))
+    except BaseException:
+        tmp.cleanup()
+        raise
+    return tmp
+
+
 def load_bundle(path: str | Path) -> Bundle:
     """Read and verify a bundle folder or ``.tar.gz``.
 
@@ -1064,14 +1085,8 @@ def load_bundle(path: str | Path) -> Bundle:
     if src.is_dir():
         root = _bundle_root(src, str(src))
     elif is_archive(src):
-        if not src.is_file():  # a FIFO or a device would block or never end
-            raise BundleError(f"{_name(src.name)}: not a regular file")
-        if src.stat().st_size > MAX_BUNDLE_BYTES:
-            raise BundleError(f"{src.name}: larger than {MAX_BUNDLE_BYTES // 2**20} MB")
-        clean_stale_temp()
-        tmp = tempfile.TemporaryDirectory(prefix=f"{TEMP_PREFIX}{os.getpid()}-")
+        tmp = unpack_archive(src)
         try:
-            _safe_extract(src, Path(tmp.name))
             root = _bundle_root(Path(tmp.name), src.name)
         except BaseException:
             tmp.cleanup()

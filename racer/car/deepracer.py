@@ -65,21 +65,18 @@ import numpy as np
 
 from racer.car.backends import DEFAULT_THREADS, Backend, _import_openvino, _static_shape
 from racer.car.bundle import (
-    MAX_BUNDLE_BYTES,
     METADATA,
     MODEL_METADATA,
-    TEMP_PREFIX,
     Bundle,
     SelfTestReport,
     _first_line,
     _name,
-    _safe_extract,
     _walk,
-    clean_stale_temp,
     is_archive,
     load_bundle,
     read_json,
     run_model,
+    unpack_archive,
 )
 from racer.car.preprocess import MAX_RESIZE_PX
 from racer.contract.actions import ActionSpace
@@ -564,18 +561,7 @@ def _unpack(src: Path) -> tempfile.TemporaryDirectory[str]:
     """Unpack an archive with the bundle's bounded extractor into a fresh temporary folder."""
     if not src.exists():
         raise BundleError(f"{src} not found")
-    if not src.is_file():  # a FIFO or a device would block or never end
-        raise BundleError(f"{_name(src.name)}: not a regular file")
-    if src.stat().st_size > MAX_BUNDLE_BYTES:
-        raise BundleError(f"{_name(src.name)}: larger than {MAX_BUNDLE_BYTES // 2**20} MB")
-    clean_stale_temp()
-    tmp = tempfile.TemporaryDirectory(prefix=f"{TEMP_PREFIX}{os.getpid()}-")
-    try:
-        _safe_extract(src, Path(tmp.name))
-    except BaseException:
-        tmp.cleanup()
-        raise
-    return tmp
+    return unpack_archive(src)
 
 
 def load_model(path: str | Path) -> Bundle:

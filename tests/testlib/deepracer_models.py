@@ -23,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from testlib.bundles import CONTINUOUS_SPACE, DISCRETE_ACTIONS
+
 H, W = 120, 160
 FILTERS = 2
 KERNEL = 8
@@ -30,17 +32,6 @@ FLAT = (H // KERNEL) * (W // KERNEL) * FILTERS
 PREFIX = "main_level/agent/main/online/network_0"
 PPO_OUTPUT = "main_level/agent/main/online/network_1/ppo_head_0/policy"
 SAC_OUTPUT = "main_level/agent/policy/online/network_0/sac_policy_head_0/policy"
-DISCRETE_ACTIONS = [
-    {"steering_angle": -30.0, "speed": 0.6},
-    {"steering_angle": -15.0, "speed": 1.0},
-    {"steering_angle": 0.0, "speed": 1.5},
-    {"steering_angle": 15.0, "speed": 1.0},
-    {"steering_angle": 30.0, "speed": 0.6},
-]
-CONTINUOUS_SPACE = {
-    "steering_angle": {"low": -30.0, "high": 30.0},
-    "speed": {"low": 0.5, "high": 2.0},
-}
 
 
 @dataclass
