@@ -1,6 +1,6 @@
 """Environment speed: steps per second per observation mode on one core.
 
-    python benchmarks/env_speed.py [--track oval] [--steps 3000]
+    python benchmarks/env_speed.py [--track oval] [--steps 3000] [--vector-only]
 
 For each observation mode it prints the env's steps/s (one process, one core: torch is not
 involved), the cost of the raw simulator work inside one step (``World.step`` for the control
@@ -10,6 +10,13 @@ reward loaded from a ``.py`` file vs. racer's built-in ``progress`` reward.
 
 The car follows the centre line (pure pursuit), so episodes are long and realistic; resets are
 included in the timing.
+
+Then the native vectorised env (:class:`racer.env.RaceVectorEnv`): car-steps per second of
+one core for N = 1, 16, 64, 256 cars in each mode, with the built-in ``progress`` reward (its
+batched form) and with the same reward from a ``.py`` file (called once per car per step with a
+full params dict). The cars follow the centre line too (a batched pure pursuit, computed outside
+the timed ``step`` calls); the timing is this process's CPU time inside ``step``, so other load
+on the machine does not count against it.
 """
 
 from __future__ import annotations
@@ -24,8 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
-from racer.env import RaceEnv
-from racer.env.follower import CenterlineFollower
+from racer.env import RaceEnv, RaceVectorEnv
+from racer.env.follower import CenterlineFollower, VectorCenterlineFollower
 
 FILE_REWARD = '''
 def reward_function(params):
@@ -93,12 +100,54 @@ def time_raw(env: RaceEnv, actions: list[np.ndarray], repeats: int = 3) -> float
     return best
 
 
+def time_vector(venv: RaceVectorEnv, car_steps: int) -> float:
+    """Car-steps per CPU second of ``venv.step`` over about ``car_steps`` car-steps."""
+    driver = VectorCenterlineFollower(venv)
+    venv.reset(seed=0)
+    for _ in range(5):  # warm up (the racing line, the first allocations)
+        venv.step(driver.act())
+    spent = 0.0
+    steps = max(20, car_steps // venv.num_envs)
+    for _ in range(steps):
+        actions = driver.act()
+        t0 = time.process_time()
+        venv.step(actions)
+        spent += time.process_time() - t0
+    return steps * venv.num_envs / spent
+
+
+def vector_table(track: str, reward_file: str, car_steps: int) -> None:
+    """The vectorised env's car-steps/s per core: modes x N x reward."""
+    sizes = (1, 16, 64, 256)
+    print(f"\nnative vectorised env (RaceVectorEnv), car-steps/s per core, track={track}")
+    print(f"{'observation':<12}{'reward':<10}" + "".join(f"{'N=' + str(n):>10}" for n in sizes))
+    for obs in ("state", "lidar", "camera", "stereo"):
+        for label, reward in (("built-in", "progress"), ("file", reward_file)):
+            rates = []
+            for n in sizes:
+                budget = car_steps if obs in ("state", "lidar") else car_steps // 4
+                venv = RaceVectorEnv(
+                    n, track=track, observation=obs, action_space="continuous", reward=reward
+                )
+                rates.append(time_vector(venv, budget))
+                venv.close()
+            print(f"{obs:<12}{label:<10}" + "".join(f"{r:>10,.0f}" for r in rates))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--track", default="oval")
     ap.add_argument("--steps", type=int, default=3000)
+    ap.add_argument("--car-steps", type=int, default=40_000, help="per vectorised measurement")
+    ap.add_argument("--vector-only", action="store_true", help="only the vectorised table")
     args = ap.parse_args()
     _pin_one_core()
+    if args.vector_only:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "reward.py"
+            path.write_text(FILE_REWARD)
+            vector_table(args.track, str(path), args.car_steps)
+        return
 
     print(f"track={args.track} steps={args.steps} (best of 3, one core)")
     print(f"{'observation':<12}{'steps/s':>10}{'env us':>10}{'raw sim us':>12}{'ratio':>8}")
@@ -135,6 +184,10 @@ def main() -> None:
         f"reward plugin (lidar env, median of 7 alternating passes): built-in progress "
         f"{b:.0f} steps/s, file plugin {f:.0f} steps/s, file/built-in = {f / b:.3f}"
     )
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "reward.py"
+        path.write_text(FILE_REWARD)
+        vector_table(args.track, str(path), args.car_steps)
 
 
 if __name__ == "__main__":

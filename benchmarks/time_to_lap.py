@@ -64,8 +64,10 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         out = args.out or Path(tmp) / "run"
         result = train(cfg, out=out, progress_bar=False, stop_after_laps=3, on_eval=on_eval)
-        with open(out / "metrics.csv", newline="") as fh:
-            metrics = list(csv.DictReader(fh))
+        metrics = []  # none when the warm start already lapped, before any PPO iteration
+        if (out / "metrics.csv").exists():
+            with open(out / "metrics.csv", newline="") as fh:
+                metrics = list(csv.DictReader(fh))
     sps = [float(r["steps_per_s"]) for r in metrics if r["steps_per_s"]]
     print(f"agent={cfg.name} track={args.track} envs={cfg.resolved_envs()} steps={result.steps}")
     if sps:

@@ -23,12 +23,15 @@ from typing import Any
 
 ENV_ID = "racer/Race-v0"
 ENTRY_POINT = "racer.env.race_env:RaceEnv"
+#: ``gym.make_vec(ENV_ID, num_envs=N, vectorization_mode="vector_entry_point")``: N cars stepped
+#: together in numpy (racer.env.vector)
+VECTOR_ENTRY_POINT = "racer.env.vector:RaceVectorEnv"
 
 
 def register_with(gym: Any) -> None:
     """Register ``racer/Race-v0`` in the given ``gymnasium`` module's registry (idempotent)."""
     if ENV_ID not in gym.registry:
-        gym.register(id=ENV_ID, entry_point=ENTRY_POINT)
+        gym.register(id=ENV_ID, entry_point=ENTRY_POINT, vector_entry_point=VECTOR_ENTRY_POINT)
 
 
 class _RegisteringLoader(importlib.abc.Loader):

@@ -28,7 +28,7 @@ def train(
     ] = None,
     steps: Annotated[int | None, typer.Option(help="Total environment steps (the budget).")] = None,
     envs: Annotated[
-        int | None, typer.Option(help="Parallel environments (0 = one per core).")
+        int | None, typer.Option(help="Training cars, stepped together (0 = 16).")
     ] = None,
     seed: Annotated[int | None, typer.Option(help="Seed of every source of randomness.")] = None,
     out: Annotated[

@@ -110,3 +110,74 @@ def waypoint_heading(params: dict[str, Any]) -> float:
     if diff > 180.0:
         diff = 360.0 - diff
     return max(1.0 - diff / 90.0, MIN_REWARD)
+
+
+# ---------------------------------------------------------------------------------------------
+# Batched forms: the same rewards over a whole batch of cars at once (racer.env.RaceVectorEnv
+# calls these instead of the per-car function; tests/rewards hold each equal to its scalar form).
+
+
+def _off(batch: Any) -> Any:
+    import numpy as np
+
+    return ~np.asarray(batch["all_wheels_on_track"])
+
+
+def centerline_many(batch: Any) -> Any:
+    """:func:`centerline` of every car of a :class:`racer.rewards.ParamsBatch` (an array)."""
+    import numpy as np
+
+    width = batch["track_width"]
+    distance = batch["distance_from_center"]
+    out = np.select(
+        [distance <= 0.1 * width, distance <= 0.25 * width, distance <= 0.5 * width],
+        [1.0, 0.5, 0.1],
+        MIN_REWARD,
+    )
+    return np.where(_off(batch), MIN_REWARD, out)
+
+
+def progress_many(batch: Any) -> Any:
+    """:func:`progress` of every car of a :class:`racer.rewards.ParamsBatch` (an array)."""
+    import numpy as np
+
+    steps = np.maximum(batch["steps"], 1)
+    rate_pct = np.maximum(batch["progress"], 0.0) / steps
+    out = np.maximum(10.0 * rate_pct + 0.25 * batch["speed"], MIN_REWARD)
+    return np.where(_off(batch) | batch["is_offtrack"], MIN_REWARD, out)
+
+
+def racing_line_many(batch: Any) -> Any:
+    """:func:`racing_line` of every car of a :class:`racer.rewards.ParamsBatch` (an array)."""
+    import numpy as np
+
+    half_width = 0.5 * batch["track_width"]
+    on_line = np.maximum(0.0, 1.0 - batch["racing_line_distance"] / np.maximum(half_width, 1e-6))
+    target = np.maximum(batch["racing_line_speed"], 0.1)
+    speed = batch["measured_speed"]
+    pace = np.maximum(0.0, 1.0 - np.abs(speed - target) / target)
+    out = np.maximum(on_line * (pace + 0.125 * speed), MIN_REWARD)
+    return np.where(_off(batch) | batch["is_offtrack"], MIN_REWARD, out)
+
+
+def waypoint_heading_many(batch: Any) -> Any:
+    """:func:`waypoint_heading` of every car of a :class:`racer.rewards.ParamsBatch` (an array)."""
+    import numpy as np
+
+    wps = np.asarray(batch.shared["waypoints"], dtype=np.float64)
+    idx = batch["closest_waypoints"]
+    prev_pt, next_pt = wps[idx[:, 0]], wps[idx[:, 1]]
+    direction = np.degrees(np.arctan2(next_pt[:, 1] - prev_pt[:, 1], next_pt[:, 0] - prev_pt[:, 0]))
+    diff = np.abs(direction - batch["heading"]) % 360.0
+    diff = np.where(diff > 180.0, 360.0 - diff, diff)
+    out = np.maximum(1.0 - diff / 90.0, MIN_REWARD)
+    return np.where(_off(batch), MIN_REWARD, out)
+
+
+#: scalar built-in -> its batched form
+BATCHED: dict[Any, Any] = {
+    centerline: centerline_many,
+    progress: progress_many,
+    racing_line: racing_line_many,
+    waypoint_heading: waypoint_heading_many,
+}

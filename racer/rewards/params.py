@@ -29,10 +29,12 @@ __all__ = [
     "EXTRA_KEYS",
     "OBJECT_IN_CAMERA_RANGE_M",
     "ObjectInfo",
+    "ParamsBatch",
     "ParamsBuilder",
     "ReadOnlyList",
     "StepInputs",
     "heading_deg",
+    "heading_deg_many",
 ]
 
 BEHIND_START_JUMP_PCT = 50.0  # a rise above this in one step is a wrap backwards past the start
@@ -189,6 +191,113 @@ def heading_deg(angle_rad: float) -> float:
     """
     deg = math.degrees(angle_rad) % 360.0
     return deg - 360.0 if deg > 180.0 else deg
+
+
+def heading_deg_many(angle_rad: np.ndarray) -> np.ndarray:
+    """:func:`heading_deg` of many angles (the same arithmetic, elementwise)."""
+    deg = np.degrees(np.asarray(angle_rad, dtype=np.float64)) % 360.0
+    return np.where(deg > 180.0, deg - 360.0, deg)
+
+
+#: Columns of :class:`ParamsBatch` that hold one number or bool per car, in ``build`` order.
+_SCALAR_COLUMNS: tuple[str, ...] = (
+    "all_wheels_on_track",
+    "x",
+    "y",
+    "heading",
+    "distance_from_center",
+    "is_left_of_center",
+    "progress",
+    "steps",
+    "speed",
+    "steering_angle",
+    "track_width",
+    "is_offtrack",
+    "is_crashed",
+    "is_reversed",
+    "projection_distance",
+    "sim_time",
+    "measured_speed",
+    "lateral_offset",
+    "track_heading",
+    "heading_error",
+    "racing_line_distance",
+    "racing_line_offset",
+    "racing_line_speed",
+    "racing_line_heading",
+)
+
+
+class ParamsBatch:
+    """The reward ``params`` of many cars at one step, held as columns (one array per key).
+
+    Built in bulk by :meth:`ParamsBuilder.build_many`: a batched reward (racer's built-ins) reads
+    the columns (``batch["progress"]`` is an array over the cars) and never builds a dict; a
+    user's reward gets car ``i``'s dict from :meth:`row`, made on demand and equal to what
+    :meth:`ParamsBuilder.build` gives for that car. Indexing (``batch[i]``) and iteration give
+    the rows, so the batch stands where a list of params dicts would.
+
+    Attributes:
+        columns: key -> array over the cars (the per-car keys of :data:`_SCALAR_COLUMNS`, plus
+            ``closest_waypoints`` (n, 2) and ``racing_line_point`` (n, 2)).
+    """
+
+    __slots__ = ("_lists", "_shared", "columns", "n")
+
+    def __init__(self, columns: dict[str, np.ndarray], shared: dict[str, Any], n: int) -> None:
+        self.columns = columns
+        self._shared = shared
+        self._lists: dict[str, list[Any]] | None = None
+        self.n = n
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, key: Any) -> Any:
+        """``batch["key"]``: the column over the cars (a shared value: itself); ``batch[i]``: a row."""
+        if isinstance(key, str):
+            col = self.columns.get(key)
+            return col if col is not None else self._shared[key]
+        return self.row(key)
+
+    @property
+    def shared(self) -> dict[str, Any]:
+        """The values every car shares (track length, waypoints, the bound)."""
+        return self._shared
+
+    def __iter__(self) -> Any:
+        return (self.row(i) for i in range(self.n))
+
+    def row(self, i: int) -> dict[str, Any]:
+        """Car ``i``'s params dict: every key of :meth:`ParamsBuilder.build`, its types too."""
+        lists = self._lists
+        if lists is None:  # the columns as Python values, once per step for all the rows
+            lists = self._lists = {k: v.tolist() for k, v in self.columns.items()}
+        params: dict[str, Any] = {k: col[i] for k, col in lists.items()}
+        params.update(self._shared)
+        params["closest_waypoints"] = list(params["closest_waypoints"])
+        params["racing_line_point"] = list(params["racing_line_point"])
+        params["closest_objects"] = [0, 0]
+        for key in _EMPTY_OBJECT_LISTS:
+            params[key] = []
+        return params
+
+
+def _pairs(a: np.ndarray, b: np.ndarray, dtype: Any) -> np.ndarray:
+    out = np.empty((len(a), 2), dtype=dtype)
+    out[:, 0] = a
+    out[:, 1] = b
+    return out
+
+
+_EMPTY_OBJECT_LISTS = (
+    "objects_location",
+    "objects_left_of_center",
+    "objects_speed",
+    "objects_heading",
+    "objects_distance",
+    "objects_distance_from_center",
+)
 
 
 class ParamsBuilder:
@@ -430,6 +539,141 @@ class ParamsBuilder:
             params["object_in_camera"] = False
         return params
 
+    def build_many(
+        self,
+        front_xy: np.ndarray,
+        heading_rad: np.ndarray,
+        wheels_xy: np.ndarray,
+        speed_cmd_mps: np.ndarray,
+        steering_cmd_deg: np.ndarray,
+        measured_speed_mps: np.ndarray,
+        steps: np.ndarray,
+        sim_time_s: np.ndarray,
+        progress: np.ndarray,
+        projection: Projection,
+        is_reversed: bool,
+    ) -> ParamsBatch:
+        """The ``params`` of many cars at once, on a track without objects (see :meth:`build`).
+
+        Args:
+            front_xy: (n, 2) front points, m.
+            heading_rad: (n,) yaws, rad.
+            wheels_xy: (n, 4, 2) wheel contact points, m.
+            speed_cmd_mps: (n,) commanded speeds, m/s.
+            steering_cmd_deg: (n,) commanded steering, degrees.
+            measured_speed_mps: (n,) measured speeds, m/s.
+            steps: (n,) step counts.
+            sim_time_s: (n,) simulated seconds.
+            progress: (n,) progress the env tracks, percent.
+            projection: ``track.project(front_xy)`` (fields shaped (n,)).
+            is_reversed: the episodes run the track reversed (this builder's direction).
+
+        Returns:
+            A :class:`ParamsBatch`; its rows equal :meth:`build`'s dicts for the same inputs
+            (to float rounding: the arithmetic is the same, elementwise).
+        """
+        n = int(front_xy.shape[0])
+        fx = front_xy[:, 0].astype(np.float64)
+        fy = front_xy[:, 1].astype(np.float64)
+        s = np.asarray(projection.s, dtype=np.float64).reshape(n)
+        lateral = np.asarray(projection.lateral, dtype=np.float64).reshape(n)
+        seg = np.asarray(projection.segment, dtype=np.intp).reshape(n)
+        nxt = seg + 1
+        if self._closed:
+            nxt[nxt >= self._n] = 0
+        else:
+            nxt = np.minimum(nxt, self._n - 1)
+            nxt = np.where(seg + 1 >= self._n, seg, nxt)
+        distance = np.abs(lateral)
+        all_on, none_on = self._wheels_on_track_many(wheels_xy, fx, fy, distance, seg)
+        heading = heading_deg_many(heading_rad)
+        track_heading = heading_deg_many(np.asarray(projection.heading_rad).reshape(n))
+        err = heading - track_heading
+        err = np.where(err > 180.0, err - 360.0, np.where(err <= -180.0, err + 360.0, err))
+        table = self._line_by_center()
+        lx, ly, line_lat, line_v = table.many(s)
+        line_heading = table.heading_many(s)
+        cols: dict[str, np.ndarray] = {
+            "all_wheels_on_track": all_on,
+            "x": fx,
+            "y": fy,
+            "heading": heading,
+            "distance_from_center": distance,
+            "is_left_of_center": lateral > 0.0,
+            "progress": np.asarray(progress, dtype=np.float64),
+            "steps": np.asarray(steps, dtype=np.int64),
+            "speed": np.asarray(speed_cmd_mps, dtype=np.float64),
+            "steering_angle": np.asarray(steering_cmd_deg, dtype=np.float64),
+            "track_width": self._width_many(seg, s),
+            "is_offtrack": none_on,
+            "is_crashed": np.zeros(n, dtype=bool),
+            "is_reversed": np.full(n, bool(is_reversed)),
+            "projection_distance": s,
+            "sim_time": np.asarray(sim_time_s, dtype=np.float64),
+            "measured_speed": np.asarray(measured_speed_mps, dtype=np.float64),
+            "lateral_offset": lateral,
+            "track_heading": track_heading,
+            "heading_error": err,
+            "racing_line_distance": np.hypot(fx - lx, fy - ly),
+            "racing_line_offset": lateral - line_lat,
+            "racing_line_speed": line_v,
+            "racing_line_heading": heading_deg_many(line_heading),
+            "closest_waypoints": _pairs(seg, nxt, np.int64),
+            "racing_line_point": _pairs(lx, ly, np.float64),
+        }
+        shared = {
+            "track_length": self._length,
+            "waypoints": self._waypoints,
+            "racing_line_lap_time": self.racing_line.lap_time_s,
+            "object_in_camera": False,
+        }
+        return ParamsBatch(cols, shared, n)
+
+    def _width_many(self, seg: np.ndarray, s: np.ndarray) -> np.ndarray:
+        """:meth:`width_at_segment` for many cars."""
+        widths = np.asarray(self._widths_list)
+        seg_len_all = np.append(np.asarray(self._seg_len), 0.0)
+        j = seg + 1
+        wrap = j >= self._n
+        j = np.where(wrap, 0, j)
+        seg_len = seg_len_all[np.minimum(seg, len(self._seg_len))]
+        s0 = np.asarray(self._s_list)[seg]
+        t = np.clip((s - s0) / np.where(seg_len > 0.0, seg_len, 1.0), 0.0, 1.0)
+        wi = widths[seg]
+        out = wi + t * (widths[j] - wi)
+        flat = (seg_len <= 0.0) | (wrap & (not self._closed))
+        return np.where(flat, wi, out)
+
+    def _wheels_on_track_many(
+        self,
+        wheels_xy: np.ndarray,
+        fx: np.ndarray,
+        fy: np.ndarray,
+        distance: np.ndarray,
+        seg: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`_wheels_on_track` for many cars: the same fast path, one polygon test for the rest."""
+        # Each wheel within its car's segment's clearance is on the road (a sharper test than
+        # the single-car path's front point + reach, and as certain); the rest get the polygon.
+        t = self._track
+        ax, ay = t._ax[seg][:, None], t._ay[seg][:, None]
+        ux, uy = t._ux[seg][:, None], t._uy[seg][:, None]
+        dx = wheels_xy[:, :, 0] - ax
+        dy = wheels_xy[:, :, 1] - ay
+        along = np.minimum(np.maximum(dx * ux + dy * uy, 0.0), t.segment_lengths[seg][:, None])
+        ex = dx - along * ux
+        ey = dy - along * uy
+        near2 = (ex * ex + ey * ey).max(axis=1)
+        clearance = np.asarray(self._clearance)[seg]
+        all_on = near2 < clearance * clearance
+        none_on = np.zeros(len(fx), dtype=bool)
+        slow = np.nonzero(~all_on)[0]
+        if slow.size:
+            on = np.asarray(self._track.on_track(wheels_xy[slow])).reshape(slow.size, -1)
+            all_on[slow] = on.all(axis=1)
+            none_on[slow] = ~on.any(axis=1)
+        return all_on, none_on
+
     def _wheels_on_track(
         self, wheels_xy: np.ndarray, fx: float, fy: float, distance: float, seg: int
     ) -> tuple[bool, bool]:
@@ -492,7 +736,7 @@ class _LineByCenter:
     extended by one lap's worth on each side so that ``np.interp`` runs across the seam.
     """
 
-    __slots__ = ("closed", "length", "rows", "s", "s_arr", "x", "y", "lat", "v")
+    __slots__ = ("c", "closed", "length", "rows", "s", "s_arr", "sn", "x", "y", "lat", "v")
 
     def __init__(self, line: RacingLine, track: Track) -> None:
         cs = np.asarray(line.center_s_m, dtype=np.float64)
@@ -515,7 +759,7 @@ class _LineByCenter:
         self.s: list[float] = cs.tolist()
         self.rows: list[list[float]] = cols.tolist()
         self.s_arr = cs
-        self.x, self.y, self.lat, self.v = (cols[:, k].copy() for k in range(4))
+        self.x, self.y, self.lat, self.v, self.c, self.sn = (cols[:, k].copy() for k in range(6))
 
     def many(self, s: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """x, y, lateral offset and speed of the line at several centre-line arc lengths."""
@@ -526,6 +770,11 @@ class _LineByCenter:
             np.interp(s, sa, self.lat),
             np.interp(s, sa, self.v),
         )
+
+    def heading_many(self, s: np.ndarray) -> np.ndarray:
+        """The line's heading, rad, at several centre-line arc lengths."""
+        sa = self.s_arr
+        return np.arctan2(np.interp(s, sa, self.sn), np.interp(s, sa, self.c))
 
     def at(self, s: float) -> tuple[float, float, float, float, float]:
         s_ = self.s

@@ -32,6 +32,7 @@ import math
 import os
 import tempfile
 import threading
+from typing import Any
 
 from racer.contract.car import (
     CAR_WIDTH_M,
@@ -216,3 +217,89 @@ class BicycleModel:
         self.yaw_rad = yaw
         self.speed_mps = v
         self.steering_rad = delta
+
+
+class BicycleBatch:
+    """:class:`BicycleModel` for many cars at once: the same integration, elementwise in numpy.
+
+    Every attribute is an array over the cars. A car that is not stepped keeps its state
+    (``advance`` takes the indices to step).
+
+    Args:
+        dyn: Actuator and grip limits (shared by the cars).
+        n: Number of cars.
+    """
+
+    def __init__(self, dyn: CarDynamicsConfig, n: int) -> None:
+        import numpy as np
+
+        self.dyn = dyn
+        self.x_m = np.zeros(n)
+        self.y_m = np.zeros(n)
+        self.yaw_rad = np.zeros(n)
+        self.speed_mps = np.zeros(n)
+        self.steering_rad = np.zeros(n)
+
+    def reset(self, idx: Any, x_m: Any, y_m: Any, yaw_rad: Any) -> None:
+        """Places cars ``idx`` at rest with straight wheels."""
+        self.x_m[idx] = x_m
+        self.y_m[idx] = y_m
+        self.yaw_rad[idx] = yaw_rad
+        self.speed_mps[idx] = 0.0
+        self.steering_rad[idx] = 0.0
+
+    def advance(
+        self, idx: Any, steering_cmd_rad: Any, speed_cmd_mps: Any, dt_s: float, n: int
+    ) -> None:
+        """Integrates n substeps of dt_s for cars ``idx`` under constant commands (arrays over idx)."""
+        import numpy as np
+
+        d = self.dyn
+        half = WHEELBASE_M / 2
+        x, y, yaw = self.x_m[idx], self.y_m[idx], self.yaw_rad[idx]
+        v, delta = self.speed_mps[idx], self.steering_rad[idx]
+        dsteer = d.steering_rate_radps * dt_s
+        dv_up = d.max_accel_mps2 * dt_s
+        dv_down = d.max_brake_mps2 * dt_s
+        alat = d.max_lateral_accel_mps2
+        steer_cmd = np.asarray(steering_cmd_rad, dtype=np.float64)
+        speed_cmd = np.asarray(speed_cmd_mps, dtype=np.float64)
+        rx = x - half * np.cos(yaw)
+        ry = y - half * np.sin(yaw)
+        # Steering and speed first, substep by substep (BicycleModel's rate limits: the same
+        # comparisons and sums), both in one (2, cars) array.
+        k = len(delta)
+        state = np.stack((delta, v))
+        cmd = np.stack((steer_cmd, speed_cmd))
+        up = np.array([[dsteer], [dv_up]])
+        down = np.array([[dsteer], [dv_down]])
+        seq = np.empty((n, 2, k))
+        for j in range(n):
+            e = cmd - state
+            state = np.where(e > up, state + up, np.where(e < -down, state - down, state + e))
+            seq[j] = state
+        deltas, vs = seq[:, 0, :].T, seq[:, 1, :].T  # (cars, substeps)
+        # Then the pose over all the substeps at once; running sums (np.cumsum adds in order)
+        # give the loop's sums exactly.
+        kappa = np.tan(deltas) / WHEELBASE_M
+        v2 = vs * vs
+        over = v2 * np.abs(kappa) > alat
+        if over.any():
+            kappa = np.where(over, np.copysign(alat / np.where(over, v2, 1.0), kappa), kappa)
+        dyaw = vs * kappa * dt_s
+        yaws = np.cumsum(np.concatenate((yaw[:, None], dyaw), axis=1), axis=1)
+        mid = yaws[:, :-1] + 0.5 * dyaw
+        arc = np.abs(dyaw) > 1e-9
+        half_dyaw = np.where(arc, 0.5 * dyaw, 1.0)
+        chord = vs * dt_s
+        chord = np.where(arc, chord * np.sin(half_dyaw) / half_dyaw, chord)
+        rx = np.cumsum(np.concatenate((rx[:, None], chord * np.cos(mid)), axis=1), axis=1)[:, -1]
+        ry = np.cumsum(np.concatenate((ry[:, None], chord * np.sin(mid)), axis=1), axis=1)[:, -1]
+        yaw = yaws[:, -1]
+        delta, v = deltas[:, -1], vs[:, -1]
+        yaw = np.arctan2(np.sin(yaw), np.cos(yaw))
+        self.x_m[idx] = rx + half * np.cos(yaw)
+        self.y_m[idx] = ry + half * np.sin(yaw)
+        self.yaw_rad[idx] = yaw
+        self.speed_mps[idx] = v
+        self.steering_rad[idx] = delta

@@ -9,6 +9,7 @@ the road polygon formed by the border points (even-odd rule over the border ring
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -166,6 +167,7 @@ class Track:
                 np.concatenate((-(ax * ux + ay * uy), uy * ax - ux * ay)),
             )
         )
+        self._proj_rows = tuple(np.ascontiguousarray(row) for row in self._proj_mat)
         # Python lists: scalar look-ups in the single-point path are faster than array indexing.
         self._lists = tuple(
             v.tolist() for v in (ax, ay, ux, uy, seglen, seg_s, self.segment_headings)
@@ -194,6 +196,7 @@ class Track:
                 np.concatenate((e0[:, 1], e1[:, 1], e0[:, 1] * slope - e0[:, 0])),
             )
         )
+        self._ring_rows = tuple(np.ascontiguousarray(row) for row in self._ring_mat)
 
     # ------------------------------------------------------------------ construction helpers
 
@@ -291,28 +294,28 @@ class Track:
         m = len(flat)
         k = self._k
         seg = np.empty(m, dtype=np.intp)
-        along = np.empty(m)
-        dist2 = np.empty(m)
-        cross = np.empty(m)
+        m0, m1, m2 = self._proj_rows
         for lo in range(0, m, _CHUNK_POINTS):
             hi = min(m, lo + _CHUNK_POINTS)
-            v = np.ones((hi - lo, 3))
-            v[:, :2] = flat[lo:hi]
-            r = v @ self._proj_mat
+            # [px, py, 1] @ _proj_mat written out elementwise: the single-point path does the
+            # same arithmetic, so one point projects identically alone or in a batch
+            r = flat[lo:hi, :1] * m0 + flat[lo:hi, 1:] * m1 + m2
             t = r[:, :k]
             c = r[:, k:]
-            tc = np.minimum(np.maximum(t, 0.0), self.segment_lengths)
-            e = t - tc
-            d2 = e * e + c * c
-            i = d2.argmin(axis=1)
-            flat_i = i + np.arange(hi - lo) * k
-            seg[lo:hi] = i
-            along[lo:hi] = tc.ravel()[flat_i]
-            dist2[lo:hi] = d2.ravel()[flat_i]
-            cross[lo:hi] = c.ravel()[flat_i]
-        dist = np.sqrt(dist2)
+            e = t - np.minimum(np.maximum(t, 0.0), self.segment_lengths)
+            seg[lo:hi] = (e * e + c * c).argmin(axis=1)
+        # The nearest segment's along, distance and side, by _project_one's formulas.
+        dx = flat[:, 0] - self._ax[seg]
+        dy = flat[:, 1] - self._ay[seg]
+        ux, uy = self._ux[seg], self._uy[seg]
+        seglen = self.segment_lengths[seg]
+        along = np.minimum(np.maximum(dx * ux + dy * uy, 0.0), seglen)
+        ex = dx - along * ux
+        ey = dy - along * uy
+        dist = np.sqrt(ex * ex + ey * ey)
+        cross = ux * dy - uy * dx
         # A point at the end of segment i belongs to the start of segment i + 1.
-        at_end = along >= self.segment_lengths[seg]
+        at_end = along >= seglen
         if not self.closed:
             at_end &= seg < k - 1
         if at_end.any():
@@ -329,7 +332,8 @@ class Track:
 
     def _project_one(self, px: float, py: float) -> Projection:
         k = self._k
-        r = np.array((px, py, 1.0)) @ self._proj_mat
+        m0, m1, m2 = self._proj_rows
+        r = px * m0 + py * m1 + m2
         t = r[:k]
         c = r[k:]
         e = t - np.minimum(np.maximum(t, 0.0), self.segment_lengths)
@@ -340,7 +344,7 @@ class Track:
         along = min(max(dx * ux[i] + dy * uy[i], 0.0), seglen[i])
         ex = dx - along * ux[i]
         ey = dy - along * uy[i]
-        dist = (ex * ex + ey * ey) ** 0.5
+        dist = math.sqrt(ex * ex + ey * ey)
         cross = ux[i] * dy - uy[i] * dx
         if along >= seglen[i] and (self.closed or i < k - 1):
             i = (i + 1) % k
@@ -503,9 +507,8 @@ class Track:
         out = np.empty(len(flat), dtype=bool)
         for lo in range(0, len(flat), _CHUNK_POINTS):
             hi = min(len(flat), lo + _CHUNK_POINTS)
-            v = np.ones((hi - lo, 3))
-            v[:, :2] = flat[lo:hi]
-            r = v @ self._ring_mat
+            r0, r1, r2 = self._ring_rows  # [px, py, 1] @ _ring_mat, elementwise (see project)
+            r = flat[lo:hi, :1] * r0 + flat[lo:hi, 1:] * r1 + r2
             straddle = (r[:, :n_e] > 0.0) != (r[:, n_e : 2 * n_e] > 0.0)
             out[lo:hi] = (straddle & (r[:, 2 * n_e :] < 0.0)).sum(axis=1) & 1
         if p.ndim == 1:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
-import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -91,7 +90,7 @@ class BudgetSection:
     steps: int = 100_000
     """Environment steps in total (all environments together)."""
     envs: int = 0
-    """Parallel environments in subprocesses; 0 = one per core."""
+    """Training cars, stepped together in numpy in the training process; 0 = 16."""
     seed: int = 0
     """Seed of every source of randomness."""
     device: str = "auto"
@@ -182,8 +181,8 @@ class AgentConfig:
         return ActionSpec.from_model_metadata(self.action_space)
 
     def resolved_envs(self) -> int:
-        """Number of parallel environments to run."""
-        return self.budget.envs or max(1, os.cpu_count() or 1)
+        """Number of training cars (environments) to run."""
+        return self.budget.envs or DEFAULT_CARS
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (for TOML/JSON), without the loader's bookkeeping."""
@@ -219,7 +218,8 @@ def _unknown(where: str, key: str, valid: list[str], source: str) -> ConfigError
 # or processes before training starts (each is checked with its key named in the message).
 MAX_SEED = 2**32  # numpy's and stable-baselines3's seeds are 32-bit unsigned
 MAX_STEPS = 10**12  # environment steps; ~30 years at 1,000 steps/s
-MAX_ENVS = 256  # subprocess workers
+MAX_ENVS = 1024  # training cars (racer.train.vec steps them together)
+DEFAULT_CARS = 16  # budget.envs = 0: cars stepped together (benchmarks/env_speed.py: ~N=16-64)
 MAX_LAYERS = 64  # hidden layers of net_arch
 MAX_LAYER_UNITS = 65_536  # units per hidden layer (one 65k x 65k layer is already 16 GiB)
 MAX_ROLLOUT_STEPS = 1_000_000  # n_steps and batch_size
@@ -298,7 +298,7 @@ _RANGES: dict[str, _Range] = {
     "hyperparameters.buffer_size": _Range(0, MAX_BUFFER, low_open=True),
     "hyperparameters.log_std_init": _Range(*LOG_STD_RANGE, interval=True),
     "budget.steps": _Range(0, MAX_STEPS, low_open=True),
-    "budget.envs": _Range(0, MAX_ENVS, hint="0 = one per core"),
+    "budget.envs": _Range(0, MAX_ENVS, hint="0 = 16 cars"),
     "budget.seed": _Range(0, MAX_SEED, high_open=True, interval=True),
     "evaluation.every_steps": _Range(0, MAX_STEPS, hint="0 = never"),
     "evaluation.episodes": _Range(0, MAX_EPISODES, low_open=True),

@@ -49,7 +49,8 @@ from racer.train.io import (
     writing,
 )
 from racer.train.run_folder import REWARD, RunFolder
-from racer.train.wrappers import GuardedSubprocVecEnv, TrainingWrapper
+from racer.train.vec import RaceVecEnv
+from racer.train.wrappers import TrainingWrapper
 
 SENSORS = DEEPRACER_SENSORS  # model_metadata.json's "sensor" per observation (racer.contract)
 DEEPRACER_STATE = "deepracer"  # a checkpoint's state key of the DRfC trace counters
@@ -148,21 +149,23 @@ def preflight(cfg: AgentConfig, n_envs: int) -> None:
 
 
 def build_vec_env(cfg: AgentConfig, n_envs: int) -> Any:
-    """Parallel environments: subprocesses when more than one."""
-    from stable_baselines3.common.vec_env import DummyVecEnv, VecMonitor
+    """The training cars: ``n_envs`` of them stepped together in this process (racer.train.vec).
 
-    tracks = resolve_tracks(cfg, n_envs)
-    fns = [
-        make_env(cfg, tracks[i], cfg.budget.seed + i, ignore_sigint=n_envs > 1)
-        for i in range(n_envs)
-    ]
-    if n_envs > 1:  # guarded: a dead or stuck worker ends the run with one line, never a hang
-        venv: Any = GuardedSubprocVecEnv(
-            fns, start_method="forkserver", reward_source=reward_spec(cfg)
-        )
-    else:  # the reward runs in this process: one that ignores its time limit ends it, one line
-        set_hard_stop(2, announce=True)
-        venv = DummyVecEnv(fns)
+    The reward runs in this process: one that ignores its time limit ends the run, one line.
+    """
+    from stable_baselines3.common.vec_env import VecMonitor
+
+    set_hard_stop(2, announce=True)
+    venv = RaceVecEnv(
+        resolve_tracks(cfg, n_envs),
+        [cfg.budget.seed + i for i in range(n_envs)],
+        observation=cfg.env.observation,
+        action_space=cfg.action_space or None,
+        reward=timed_reward(reward_spec(cfg), cfg.env.reward_timeout_s),
+        start=cfg.env.start,
+        direction=cfg.env.direction,
+        max_steps=cfg.env.max_steps or None,
+    )
     return VecMonitor(venv)
 
 

@@ -1,0 +1,678 @@
+"""`RaceVectorEnv`: many cars on one track, stepped together with numpy.
+
+A :class:`RaceEnv` pays Python per step and per car for the car model, the projection onto the
+track, the reward ``params``, the termination rules and the observation. Here each of those is
+one numpy pass over all the cars: the kinematic car (:class:`racer.sim.car.BicycleBatch`), the
+projection (:meth:`racer.track.Track.project` of every front point at once), the lap accounting,
+the ``params`` (:meth:`racer.rewards.ParamsBuilder.build_many`, as columns), the built-in rewards
+(their batched forms, :data:`racer.rewards.builtin.BATCHED`), the ``state`` features and the
+camera (every car's floor rays in one texture gather, :meth:`racer.sim.camera.FloorCamera.render_many`).
+A user's reward function is still called once per car per step with that car's full DeepRacer
+``params`` dict (made from the columns only for such a reward).
+
+Semantics are :class:`RaceEnv`'s, car by car: for the same seed and actions each car's
+observations, rewards, terminations and ``info`` equal those of a ``RaceEnv`` seeded with
+``seed + i`` (``tests/env/test_vector.py``), as Gymnasium's ``SyncVectorEnv`` of ``RaceEnv`` would
+give them. The cars do not see each other (each drives its own copy of the track); boxes and
+bot cars need PyBullet and stay with ``RaceEnv``, and so do the human views (``render``).
+
+Gymnasium: ``gym.make_vec("racer/Race-v0", num_envs=64, vectorization_mode="vector_entry_point")``
+returns one; autoreset is Gymnasium 1.x's ``NEXT_STEP`` (the step after a car's episode ends
+resets that car and ignores its action). ``info`` is a dict of arrays with ``_key`` masks, plus
+``info["params"]``: a :class:`racer.rewards.ParamsBatch` whose ``[i]`` is car ``i``'s dict.
+Training uses the same core through :class:`racer.train.vec.RaceVecEnv` (stable-baselines3's
+``VecEnv``, same-step reset).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium.utils import seeding
+from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector.utils import batch_space
+
+from racer.car.preprocess import Preprocessor, camera_steps
+from racer.contract.car import CONTROL_HZ, DT_S, MAX_SPEED_MPS, MAX_STEERING_RAD
+from racer.contract.observations import (
+    CURVATURE_AHEAD_M,
+    LOOKAHEAD_M,
+    OBSERVATIONS,
+    STATE_FEATURES,
+)
+from racer.env.laps import LAP_TOLERANCE_M
+from racer.env.race_env import (
+    _AHEAD_M,
+    _LINE_AHEAD_M,
+    _LINE_SPEED_M,
+    DIRECTIONS,
+    IMMOBILIZED_SPEED_MPS,
+    IMMOBILIZED_STEPS,
+    MIN_AVERAGE_SPEED_MPS,
+    REVERSED_STEPS,
+    ROUND_ROBIN_ADVANCE,
+    START_MODES,
+    STATUS_IMMOBILIZED,
+    STATUS_IN_PROGRESS,
+    STATUS_LAP_COMPLETE,
+    STATUS_OFF_TRACK,
+    STATUS_REVERSED,
+    STATUS_TIME_UP,
+    _check_choice,
+    _SampleTable,
+)
+from racer.env.spaces import ActionSpec, resolve_action_space
+from racer.errors import ConfigError
+from racer.rewards import ParamsBuilder, RewardPlugin, load_reward
+from racer.rewards.builtin import BATCHED
+from racer.rewards.params import ParamsBatch
+from racer.sim import WorldConfig
+from racer.sim.camera import FloorCamera
+from racer.sim.car import WHEEL_OFFSETS_M, BicycleBatch
+from racer.sim.config import FRONT_OFFSET_M
+from racer.sim.texture import floor_texture
+from racer.track import Track, load_track
+
+__all__ = ["RaceVectorEnv", "StepColumns"]
+
+_WHEEL_OFF = np.asarray(WHEEL_OFFSETS_M, dtype=np.float64)
+
+
+class StepColumns:
+    """What one step (or reset) did, car by car, as arrays over the cars it touched.
+
+    Attributes:
+        idx: (k,) the cars.
+        obs: (k, ...) their observations.
+        reward: (k,) rewards (0 for a reset).
+        terminated: (k,) bool.
+        truncated: (k,) bool.
+        status: (k,) object array of DeepRacer ``episode_status`` strings.
+        info: key -> (k,) array of the ``info`` values every touched car has.
+        lap_time_s: (k,) lap times, NaN where no lap was completed.
+        params: the cars' :class:`racer.rewards.ParamsBatch` rows, ``params[j]`` for car
+            ``idx[j]`` (a list of batches' rows, made on demand).
+    """
+
+    __slots__ = (
+        "idx",
+        "info",
+        "lap_time_s",
+        "obs",
+        "params",
+        "reward",
+        "status",
+        "terminated",
+        "truncated",
+    )
+
+    def __init__(self, idx: np.ndarray) -> None:
+        self.idx = idx
+        self.info: dict[str, np.ndarray] = {}
+        self.lap_time_s = np.full(len(idx), np.nan)
+        self.reward = np.zeros(len(idx))
+        self.terminated = np.zeros(len(idx), dtype=bool)
+        self.truncated = np.zeros(len(idx), dtype=bool)
+        self.status = np.full(len(idx), "prepare", dtype=object)
+        self.obs: np.ndarray | None = None
+        self.params: _Rows = _Rows(len(idx))
+
+
+class _Rows:
+    """Car rows of one or two :class:`ParamsBatch` (one per driving direction), by position."""
+
+    __slots__ = ("_parts", "_where")
+
+    def __init__(self, n: int) -> None:
+        self._where: list[tuple[ParamsBatch, int] | None] = [None] * n
+        self._parts: list[tuple[np.ndarray, ParamsBatch]] = []
+
+    def put(self, positions: np.ndarray, batch: ParamsBatch) -> None:
+        for j, p in enumerate(positions.tolist()):
+            self._where[p] = (batch, j)
+        self._parts.append((positions, batch))
+
+    def column(self, key: str) -> np.ndarray:
+        """One ``params`` column over the positions (from the batches, no dicts made)."""
+        first = self._parts[0][1].columns[key]
+        out = np.empty((len(self._where), *first.shape[1:]), dtype=first.dtype)
+        for positions, batch in self._parts:
+            out[positions] = batch.columns[key]
+        return out
+
+    def __len__(self) -> int:
+        return len(self._where)
+
+    def __getitem__(self, j: int) -> dict[str, Any]:
+        where = self._where[j]
+        if where is None:
+            raise IndexError(j)
+        return where[0].row(where[1])
+
+    def __iter__(self) -> Any:
+        return (self[j] for j in range(len(self._where)))
+
+
+class RaceVectorEnv(VectorEnv):
+    """``num_envs`` cars on one track, stepped together (module docstring).
+
+    Arguments are :class:`RaceEnv`'s (``track``, ``observation``, ``action_space``, ``reward``,
+    ``start``, ``direction``, ``max_steps``, ``world_config``), shared by every car, plus
+    ``num_envs``. The observation and action spaces are ``RaceEnv``'s batched
+    (``single_observation_space`` / ``single_action_space`` are one car's).
+    """
+
+    metadata = {"autoreset_mode": AutoresetMode.NEXT_STEP, "render_modes": []}
+
+    def __init__(
+        self,
+        num_envs: int = 1,
+        track: str | Path | Track = "oval",
+        observation: str = "camera",
+        action_space: ActionSpec | Mapping[str, Any] | str | Path | None = None,
+        reward: str | Callable[[dict[str, Any]], float] | RewardPlugin = "progress",
+        start: str = "round_robin",
+        direction: str = "forward",
+        max_steps: int | None = None,
+        world_config: WorldConfig | None = None,
+        render_mode: str | None = None,
+    ) -> None:
+        if int(num_envs) < 1:
+            raise ConfigError(f"num_envs must be >= 1, got {num_envs}")
+        _check_choice("observation", observation, OBSERVATIONS)
+        _check_choice("start", start, START_MODES)
+        _check_choice("direction", direction, DIRECTIONS)
+        if render_mode is not None:
+            raise ConfigError(
+                "RaceVectorEnv has no render_mode: render one car with racer.env.RaceEnv"
+            )
+        self.num_envs = n = int(num_envs)
+        self.track: Track = track if isinstance(track, Track) else load_track(track)
+        self.observation_name = observation
+        self.action_spec: ActionSpec = resolve_action_space(action_space)
+        self.reward_fn: RewardPlugin = load_reward(reward)
+        self._batched_reward = BATCHED.get(self.reward_fn.func)
+        self.start_mode = start
+        self.direction = direction
+        if max_steps is not None and max_steps < 1:
+            raise ConfigError(f"max_steps must be >= 1, got {max_steps}")
+        self.max_steps = max_steps or int(
+            math.ceil(self.track.length / MIN_AVERAGE_SPEED_MPS * CONTROL_HZ)
+        )
+        self.config = world_config if world_config is not None else WorldConfig()
+        cfg = self.config
+        self._tracks = {False: self.track, True: self.track.reversed()}
+        limits = cfg.car_limits()
+        self._builders = {rev: ParamsBuilder(t, limits) for rev, t in self._tracks.items()}
+        self._tables = {rev: _SampleTable.of(t) for rev, t in self._tracks.items()}
+        self._hfov_rad = math.radians(cfg.camera.hfov_deg)
+        self._cars = BicycleBatch(cfg.dynamics, n)
+        self._cams: list[FloorCamera] = []
+        if observation in ("camera", "stereo"):
+            texture = floor_texture(self.track, cfg.texture_m_per_px, cfg.texture_margin_m)
+            if observation == "camera":
+                self._cams = [FloorCamera(cfg.camera, texture, 0.0)]
+            else:
+                b = cfg.camera.stereo_baseline_m / 2
+                self._cams = [
+                    FloorCamera(cfg.camera, texture, b),
+                    FloorCamera(cfg.camera, texture, -b),
+                ]
+        self.single_action_space = self.action_spec.gym_space()
+        self.single_observation_space = self._single_observation_space()
+        self.action_space = batch_space(self.single_action_space, n)
+        self.observation_space = batch_space(self.single_observation_space, n)
+        if self._cams:  # the simulator's frame through the car's preprocessing is the identity
+            shape = self.single_observation_space.shape
+            assert shape is not None
+            Preprocessor(camera_steps(width=shape[-1], height=shape[-2]), expected_shape=shape)
+        self.render_mode = None
+        self._commands = self._command_table()
+        # per-car state
+        self._rngs: list[np.random.Generator | None] = [None] * n
+        self._episode = np.zeros(n, dtype=np.int64)
+        self._rev = np.zeros(n, dtype=bool)
+        self._steps = np.zeros(n, dtype=np.int64)
+        self._falling = np.zeros(n, dtype=np.int64)
+        self._still = np.zeros(n, dtype=np.int64)
+        self._progress = np.zeros(n)
+        self._start_s = np.zeros(n)
+        self._last_s = np.zeros(n)
+        self._lap_m = np.zeros(n)
+        self._dist = np.zeros(n)
+        self._lap_dist = np.zeros(n)
+        self._laps = np.zeros(n, dtype=np.int64)
+        self._lap_start = np.zeros(n, dtype=np.int64)
+        self._done = np.ones(n, dtype=bool)  # finished: reset at the next step (NEXT_STEP)
+        space = self.single_observation_space
+        self._obs: np.ndarray = np.zeros((n, *tuple(space.shape or ())), dtype=space.dtype)
+        self._lidar_row = np.full(cfg.lidar.num_rays, cfg.lidar.max_range_m, dtype=np.float32)
+        self._started = False
+
+    # ------------------------------------------------------------------ spaces
+    def _single_observation_space(self) -> gym.spaces.Box:
+        cam = self.config.camera
+        if self.observation_name == "camera":
+            return gym.spaces.Box(0, 255, shape=(1, cam.height_px, cam.width_px), dtype=np.uint8)
+        if self.observation_name == "stereo":
+            return gym.spaces.Box(0, 255, shape=(2, cam.height_px, cam.width_px), dtype=np.uint8)
+        if self.observation_name == "lidar":
+            lidar = self.config.lidar
+            return gym.spaces.Box(
+                0.0, float(lidar.max_range_m), shape=(lidar.num_rays,), dtype=np.float32
+            )
+        return gym.spaces.Box(-5.0, 5.0, shape=(len(STATE_FEATURES),), dtype=np.float32)
+
+    def _command_table(self) -> np.ndarray | None:
+        spec = self.action_spec
+        if spec.kind != "discrete":
+            return None
+        return np.asarray([spec.to_command(i) for i in range(len(spec.actions))], dtype=np.float64)
+
+    def _commands_of(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """ActionSpace.to_command, elementwise: (steering_deg, speed_mps) per car."""
+        if self._commands is not None:
+            idx = np.asarray(actions).reshape(-1).astype(np.int64)
+            if idx.size and (idx.min() < 0 or idx.max() >= len(self._commands)):
+                raise IndexError(f"action out of range 0..{len(self._commands) - 1}: {idx}")
+            table = self._commands[idx]
+            return table[:, 0], table[:, 1]
+        a = np.asarray(actions, dtype=np.float64).reshape(-1, 2)
+        a = np.where(np.isnan(a), 0.0, a)  # ActionSpace's _unit: NaN reads as 0, then clipped
+        np.minimum(np.maximum(a, -1.0, out=a), 1.0, out=a)
+        lo, hi = self.action_spec.steering_deg
+        steer = lo + (a[:, 0] + 1.0) * 0.5 * (hi - lo)
+        lo, hi = self.action_spec.speed_mps
+        speed = lo + (a[:, 1] + 1.0) * 0.5 * (hi - lo)
+        return steer, speed
+
+    # ------------------------------------------------------------------ Gymnasium API
+    def reset(
+        self, *, seed: int | list[int | None] | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        """Start every car's episode (``seed + i`` for car ``i``, as ``SyncVectorEnv`` seeds).
+
+        ``options`` may hold ``start_s`` and ``reverse`` (scalars or one per car), as
+        ``RaceEnv.reset`` takes them.
+        """
+        n = self.num_envs
+        seeds: list[int | None]
+        if seed is None:
+            seeds = [None] * n
+        elif isinstance(seed, int):
+            seeds = [seed + i for i in range(n)]
+        else:
+            seeds = list(seed)
+            if len(seeds) != n:
+                raise ValueError(f"{len(seeds)} seeds for {n} cars")
+        self.seed_cars(seeds)
+        cols = self.reset_cars(np.arange(n), options)
+        self._started = True
+        return self._obs.copy(), self._vector_info(cols, None)
+
+    def seed_cars(self, seeds: list[int | None]) -> None:
+        """Seed car ``i`` with ``seeds[i]`` (None: leave it), restarting its round-robin starts."""
+        for i, s in enumerate(seeds):
+            if s is not None:
+                self._rngs[i], _ = seeding.np_random(int(s))
+                self._episode[i] = 0
+
+    def step(
+        self, actions: Any
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+        """One control period for every car; cars whose episode ended last step are reset."""
+        if not self._started:
+            raise RuntimeError("step() called before reset()")
+        n = self.num_envs
+        done = self._done.copy()
+        reset_cols = self.reset_cars(np.nonzero(done)[0]) if done.any() else None
+        active = np.nonzero(~done)[0]
+        cols = self.step_cars(active, _take(actions, active, n))
+        rewards = np.zeros(n)
+        terminated = np.zeros(n, dtype=bool)
+        truncated = np.zeros(n, dtype=bool)
+        rewards[active] = cols.reward
+        terminated[active] = cols.terminated
+        truncated[active] = cols.truncated
+        return self._obs.copy(), rewards, terminated, truncated, self._vector_info(cols, reset_cols)
+
+    def car_poses(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every car's centre (x, y, m) and heading (rad): copies."""
+        m = self._cars
+        return m.x_m.copy(), m.y_m.copy(), m.yaw_rad.copy()
+
+    def reversed_cars(self) -> np.ndarray:
+        """Which cars drive the track reversed this episode (bool per car, a copy)."""
+        return self._rev.copy()
+
+    @property
+    def driven_tracks(self) -> dict[bool, Track]:
+        """The track as driven, by direction: ``{False: forward, True: reversed}``."""
+        return self._tracks
+
+    def close_extras(self, **kwargs: Any) -> None:
+        """Nothing to release: no PyBullet client."""
+
+    # ------------------------------------------------------------------ the core
+    def reset_cars(self, idx: np.ndarray, options: Mapping[str, Any] | None = None) -> StepColumns:
+        """Put cars ``idx`` at their start (RaceEnv.reset's rules) and observe them."""
+        idx = np.asarray(idx, dtype=np.intp)
+        options = dict(options or {})
+        cols = StepColumns(idx)
+        if idx.size == 0:
+            return cols
+        start_s = np.empty(idx.size)
+        for j, i in enumerate(idx.tolist()):
+            rng = self._rng(i)
+            if "reverse" in options:
+                self._rev[i] = bool(_per_car(options["reverse"], j))
+            elif self.direction == "both":
+                self._rev[i] = bool(rng.integers(2))
+            else:
+                self._rev[i] = self.direction == "reverse"
+            track = self._tracks[bool(self._rev[i])]
+            if "start_s" in options:
+                start_s[j] = float(_per_car(options["start_s"], j))
+            elif not track.closed or self.start_mode == "fixed":
+                start_s[j] = 0.0
+            elif self.start_mode == "random":
+                start_s[j] = float(rng.uniform(0.0, track.length))
+            else:
+                start_s[j] = (int(self._episode[i]) * ROUND_ROBIN_ADVANCE % 1.0) * track.length
+            self._episode[i] += 1
+        for rev in (False, True):
+            sel = np.nonzero(self._rev[idx] == rev)[0]
+            if sel.size == 0:
+                continue
+            cars = idx[sel]
+            track = self._tracks[rev]
+            xy = np.asarray(track.point_at(start_s[sel]), dtype=np.float64).reshape(-1, 2)
+            yaw = np.asarray(track.heading_at(start_s[sel]), dtype=np.float64).reshape(-1)
+            self._cars.reset(cars, xy[:, 0], xy[:, 1], yaw)
+        self._steps[idx] = 0
+        self._falling[idx] = 0
+        self._still[idx] = 0
+        self._progress[idx] = 0.0
+        self._laps[idx] = 0
+        self._lap_start[idx] = 0
+        self._dist[idx] = 0.0
+        self._lap_dist[idx] = 0.0
+        self._done[idx] = False
+        zeros = np.zeros(idx.size)
+        proj_s = self._observe_cars(idx, zeros, zeros, cols, first=True)
+        del cols.info["_offtrack"]
+        closed = np.asarray([self._tracks[bool(r)].closed for r in self._rev[idx]])
+        length = np.asarray([self._tracks[bool(r)].length for r in self._rev[idx]])
+        self._start_s[idx] = proj_s
+        self._last_s[idx] = proj_s
+        self._lap_m[idx] = np.where(closed, length, length - proj_s)
+        cols.info.update(
+            episode_status=np.full(idx.size, "prepare", dtype=object),
+            progress=np.zeros(idx.size),
+            steps=np.zeros(idx.size, dtype=np.int64),
+            start_s=proj_s.copy(),
+            reversed=self._rev[idx].copy(),
+            laps=np.zeros(idx.size, dtype=np.int64),
+            distance_m=np.zeros(idx.size),
+            lap_m=self._lap_m[idx].copy(),
+        )
+        return cols
+
+    def step_cars(self, idx: np.ndarray, actions: Any) -> StepColumns:
+        """One control period for cars ``idx`` (``actions`` one per car of ``idx``)."""
+        idx = np.asarray(idx, dtype=np.intp)
+        cols = StepColumns(idx)
+        if idx.size == 0:
+            cols.obs = self._obs[idx]
+            return cols
+        if self._done[idx].any():
+            raise RuntimeError("step_cars() called on a finished episode: reset the car first")
+        steer_deg, speed_cmd = self._commands_of(actions)
+        cfg = self.config
+        steer = np.clip(np.radians(steer_deg), -MAX_STEERING_RAD, MAX_STEERING_RAD)
+        speed = np.clip(speed_cmd, 0.0, MAX_SPEED_MPS)
+        self._cars.advance(idx, steer, speed, 1.0 / cfg.physics_hz, cfg.substeps)
+        self._steps[idx] += 1
+        self._observe_cars(idx, speed_cmd, steer_deg, cols, first=False)
+        # the statuses, in RaceEnv.step's order
+        lap_due = self._dist[idx] >= (self._laps[idx] + 1) * self._lap_m[idx] - LAP_TOLERANCE_M
+        off = cols.info.pop("_offtrack")
+        status = np.full(idx.size, STATUS_IN_PROGRESS, dtype=object)
+        status[self._still[idx] >= IMMOBILIZED_STEPS] = STATUS_IMMOBILIZED
+        status[self._falling[idx] >= REVERSED_STEPS] = STATUS_REVERSED
+        status[off] = STATUS_OFF_TRACK
+        status[lap_due] = STATUS_LAP_COMPLETE
+        terminated = status != STATUS_IN_PROGRESS
+        truncated = ~terminated & (self._steps[idx] >= self.max_steps)
+        status[truncated] = STATUS_TIME_UP
+        self._done[idx] = terminated | truncated
+        if lap_due.any():
+            cars = idx[lap_due]
+            cols.lap_time_s[lap_due] = (self._steps[cars] - self._lap_start[cars]) * DT_S
+            self._lap_dist[cars] -= self._lap_m[cars]
+            self._laps[cars] += 1
+            self._lap_start[cars] = self._steps[cars]
+        cols.terminated = terminated
+        cols.truncated = truncated
+        cols.status = status
+        steps = self._steps[idx]
+        cols.info.update(
+            episode_status=status,
+            progress=self._progress[idx].copy(),
+            steps=steps.copy(),
+            sim_time_s=steps * DT_S,
+            speed_mps=self._cars.speed_mps[idx].copy(),
+            steering_deg=np.asarray(steer_deg, dtype=np.float64),
+            throttle_mps=np.asarray(speed_cmd, dtype=np.float64),
+            lap_completed=lap_due,
+            laps=self._laps[idx].copy(),
+            distance_m=self._dist[idx].copy(),
+        )
+        return cols
+
+    def next_lap(self, idx: np.ndarray) -> None:
+        """RaceEnv.next_lap for cars ``idx``: go on into the next lap after ``lap_complete``."""
+        idx = np.asarray(idx, dtype=np.intp)
+        ok = self._done[idx] & (self._laps[idx] > 0) & (self._lap_start[idx] == self._steps[idx])
+        if not ok.all():
+            raise RuntimeError("next_lap() is only valid right after a lap_complete step")
+        self._progress[idx] = 0.0
+        self._done[idx] = False
+
+    def _rng(self, i: int) -> np.random.Generator:
+        rng = self._rngs[i]
+        if rng is None:  # unseeded, as a RaceEnv reset without a seed
+            rng, _ = seeding.np_random()
+            self._rngs[i] = rng
+        return rng
+
+    def _observe_cars(
+        self,
+        idx: np.ndarray,
+        speed_cmd: np.ndarray,
+        steer_deg: np.ndarray,
+        cols: StepColumns,
+        first: bool,
+    ) -> np.ndarray:
+        """Project, count, build params, reward and observe cars ``idx``; returns arc lengths."""
+        m = self._cars
+        x, y, yaw = m.x_m[idx], m.y_m[idx], m.yaw_rad[idx]
+        c, s = np.cos(yaw), np.sin(yaw)
+        front = np.empty((idx.size, 2))
+        front[:, 0] = x + FRONT_OFFSET_M * c
+        front[:, 1] = y + FRONT_OFFSET_M * s
+        wheels = np.empty((idx.size, 4, 2))
+        wheels[:, :, 0] = x[:, None] + _WHEEL_OFF[:, 0] * c[:, None] - _WHEEL_OFF[:, 1] * s[:, None]
+        wheels[:, :, 1] = y[:, None] + _WHEEL_OFF[:, 0] * s[:, None] + _WHEEL_OFF[:, 1] * c[:, None]
+        proj_s = np.empty(idx.size)
+        offtrack = np.zeros(idx.size, dtype=bool)
+        speed = m.speed_mps[idx]
+        rewards = cols.reward
+        for rev in (False, True):
+            sel = np.nonzero(self._rev[idx] == rev)[0]
+            if sel.size == 0:
+                continue
+            cars = idx[sel]
+            track = self._tracks[rev]
+            proj = track.project(front[sel])
+            ps = np.asarray(proj.s, dtype=np.float64).reshape(-1)
+            proj_s[sel] = ps
+            if not first:  # LapCounter.move and RaceEnv's reversed / immobilized counters
+                delta = ps - self._last_s[cars]
+                if track.closed:
+                    half = 0.5 * track.length
+                    delta = np.where(
+                        delta > half,
+                        delta - track.length,
+                        np.where(delta < -half, delta + track.length, delta),
+                    )
+                self._last_s[cars] = ps
+                self._dist[cars] += delta
+                self._lap_dist[cars] += delta
+                lap_m = self._lap_m[cars]
+                prog = np.where(
+                    lap_m <= 0.0,
+                    100.0,
+                    np.clip(
+                        100.0 * self._lap_dist[cars] / np.where(lap_m > 0, lap_m, 1.0), 0.0, 100.0
+                    ),
+                )
+                self._progress[cars] = prog
+                self._falling[cars] = np.where(delta < -1e-4, self._falling[cars] + 1, 0)
+                self._still[cars] = np.where(
+                    np.abs(speed[sel]) < IMMOBILIZED_SPEED_MPS, self._still[cars] + 1, 0
+                )
+            batch = self._builders[rev].build_many(
+                front[sel],
+                yaw[sel],
+                wheels[sel],
+                speed_cmd[sel],
+                steer_deg[sel],
+                speed[sel],
+                self._steps[cars],
+                self._steps[cars] * DT_S,
+                self._progress[cars],
+                proj,
+                rev,
+            )
+            cols.params.put(sel, batch)
+            offtrack[sel] = batch.columns["is_offtrack"]
+            if not first:
+                if self._batched_reward is not None:
+                    rewards[sel] = self._batched_reward(batch)
+                else:
+                    reward_fn = self.reward_fn
+                    steps = self._steps[cars].tolist()
+                    for j in range(sel.size):
+                        rewards[sel[j]] = reward_fn(batch.row(j), step=steps[j])
+            if self.observation_name == "state":
+                self._obs[cars] = self._state_features(
+                    rev,
+                    front[sel],
+                    yaw[sel],
+                    speed[sel],
+                    cars,
+                    ps,
+                    np.asarray(proj.heading_rad, dtype=np.float64).reshape(-1),
+                    batch,
+                )
+        cols.info["_offtrack"] = offtrack
+        if self.observation_name == "lidar":
+            self._obs[idx] = self._lidar_row
+        elif self._cams:
+            for k, cam in enumerate(self._cams):
+                self._obs[idx, k] = cam.render_many(x, y, yaw)
+        cols.obs = self._obs[idx]
+        return proj_s
+
+    def _state_features(
+        self,
+        rev: bool,
+        front: np.ndarray,
+        yaw: np.ndarray,
+        speed: np.ndarray,
+        cars: np.ndarray,
+        s: np.ndarray,
+        proj_heading: np.ndarray,
+        batch: ParamsBatch,
+    ) -> np.ndarray:
+        """RaceEnv._state_features for many cars (the same formulas, elementwise)."""
+        table = self._tables[rev]
+        k = len(s)
+        ahead = s[:, None] + _AHEAD_M[None, :]
+        if table.closed:
+            ahead %= table.length
+        n_look = len(LOOKAHEAD_M)
+        px = np.interp(ahead[:, :n_look], table.s, table.x)
+        py = np.interp(ahead[:, :n_look], table.s, table.y)
+        fx, fy = front[:, :1], front[:, 1:]
+        bearing = np.arctan2(py - fy, px - fx) - yaw[:, None]
+        bearing = (bearing + np.pi) % (2 * np.pi) - np.pi
+        curv = np.interp(ahead[:, n_look:], table.s, table.k)
+        err = yaw - proj_heading
+        half_w = 0.5 * np.interp(s, table.s, table.w)
+        feats = np.empty((k, len(STATE_FEATURES)), dtype=np.float32)
+        feats[:, 0] = speed / MAX_SPEED_MPS
+        feats[:, 1] = self._cars.steering_rad[cars] / MAX_STEERING_RAD
+        feats[:, 2] = np.sin(err)
+        feats[:, 3] = np.cos(err)
+        feats[:, 4] = batch.columns["lateral_offset"] / half_w
+        feats[:, 5] = half_w
+        feats[:, 6 : 6 + n_look] = bearing / np.pi
+        n0 = 6 + n_look
+        feats[:, n0 : n0 + len(CURVATURE_AHEAD_M)] = 0.5 * curv
+        n0 += len(CURVATURE_AHEAD_M)
+        lx, ly, _, lv = self._builders[rev].line_at_many(s[:, None] + _LINE_AHEAD_M[None, :])
+        feats[:, n0] = batch.columns["racing_line_offset"] / half_w
+        feats[:, n0 + 1] = batch.columns["racing_line_speed"] / MAX_SPEED_MPS
+        n_speed = len(_LINE_SPEED_M)
+        feats[:, n0 + 2 : n0 + 2 + n_speed] = lv[:, :n_speed] / MAX_SPEED_MPS
+        aim = np.arctan2(ly[:, n_speed:] - fy, lx[:, n_speed:] - fx) - yaw[:, None]
+        feats[:, n0 + 2 + n_speed :] = ((aim + np.pi) % (2 * np.pi) - np.pi) / np.pi
+        return np.clip(feats, -5.0, 5.0)
+
+    # ------------------------------------------------------------------ info
+    def _vector_info(self, cols: StepColumns, reset_cols: StepColumns | None) -> dict[str, Any]:
+        """Gymnasium's vector ``info``: arrays over all cars with ``_key`` masks."""
+        n = self.num_envs
+        info: dict[str, Any] = {}
+        rows = _Rows(n)
+        for part in (cols, reset_cols):
+            if part is None or part.idx.size == 0:
+                continue
+            for key, values in part.info.items():
+                if key not in info:
+                    dtype = values.dtype if values.dtype != object else object
+                    info[key] = np.zeros(n, dtype=dtype)
+                    info["_" + key] = np.zeros(n, dtype=bool)
+                info[key][part.idx] = values
+                info["_" + key][part.idx] = True
+            done_lap = ~np.isnan(part.lap_time_s)
+            if done_lap.any():
+                info.setdefault("lap_time_s", np.zeros(n))
+                info.setdefault("_lap_time_s", np.zeros(n, dtype=bool))
+                info["lap_time_s"][part.idx[done_lap]] = part.lap_time_s[done_lap]
+                info["_lap_time_s"][part.idx[done_lap]] = True
+            for j, i in enumerate(part.idx.tolist()):
+                rows._where[i] = part.params._where[j]
+        info["params"] = rows
+        info["_params"] = np.array([w is not None for w in rows._where], dtype=bool)
+        return info
+
+
+def _take(actions: Any, idx: np.ndarray, n: int) -> np.ndarray:
+    a = np.asarray(actions)
+    if a.shape[:1] != (n,):
+        raise ValueError(f"expected one action per car ({n}), got shape {a.shape}")
+    return a[idx]
+
+
+def _per_car(value: Any, j: int) -> Any:
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return value[j]
+    return value
