@@ -475,6 +475,47 @@ class RaceVectorEnv(VectorEnv):
         )
         return cols
 
+    def put_back_cars(self, idx: np.ndarray, start_s: np.ndarray) -> StepColumns:
+        """RaceEnv.put_back for cars ``idx``: at rest on the centre line at ``start_s``, driving on.
+
+        The step count, laps, lap time and distance go on (the jump counts as distance moved).
+
+        Returns:
+            The cars' observations and ``info`` (as ``reset_cars`` gives them).
+        """
+        idx = np.asarray(idx, dtype=np.intp)
+        start_s = np.asarray(start_s, dtype=np.float64).reshape(-1)
+        cols = StepColumns(idx)
+        if idx.size == 0:
+            return cols
+        for rev in (False, True):
+            sel = np.nonzero(self._rev[idx] == rev)[0]
+            if sel.size == 0:
+                continue
+            track = self._tracks[rev]
+            xy = np.asarray(track.point_at(start_s[sel]), dtype=np.float64).reshape(-1, 2)
+            yaw = np.asarray(track.heading_at(start_s[sel]), dtype=np.float64).reshape(-1)
+            self._cars.reset(idx[sel], xy[:, 0], xy[:, 1], yaw)
+        zeros = np.zeros(idx.size)
+        # _observe_cars(first=False) moves the lap counts by the jump and counts the progress;
+        # the reversed / immobilized counters then restart, as RaceEnv.put_back does
+        self._observe_cars(idx, zeros, zeros, cols, first=False, reward=False)
+        del cols.info["_offtrack"]
+        self._falling[idx] = 0
+        self._still[idx] = 0
+        self._done[idx] = False
+        cols.info.update(
+            episode_status=np.full(idx.size, "prepare", dtype=object),
+            progress=self._progress[idx].copy(),
+            steps=self._steps[idx].copy(),
+            start_s=self._start_s[idx].copy(),
+            reversed=self._rev[idx].copy(),
+            laps=self._laps[idx].copy(),
+            distance_m=self._dist[idx].copy(),
+            lap_m=self._lap_m[idx].copy(),
+        )
+        return cols
+
     def next_lap(self, idx: np.ndarray) -> None:
         """RaceEnv.next_lap for cars ``idx``: go on into the next lap after ``lap_complete``."""
         idx = np.asarray(idx, dtype=np.intp)
@@ -498,8 +539,13 @@ class RaceVectorEnv(VectorEnv):
         steer_deg: np.ndarray,
         cols: StepColumns,
         first: bool,
+        reward: bool = True,
     ) -> np.ndarray:
-        """Project, count, build params, reward and observe cars ``idx``; returns arc lengths."""
+        """Project, count, build params, reward and observe cars ``idx``; returns arc lengths.
+
+        ``first``: a car just placed at its start (no move to count, no reward); ``reward``:
+        whether to call the reward (not after a put-back).
+        """
         m = self._cars
         x, y, yaw = m.x_m[idx], m.y_m[idx], m.yaw_rad[idx]
         c, s = np.cos(yaw), np.sin(yaw)
@@ -562,7 +608,7 @@ class RaceVectorEnv(VectorEnv):
             )
             cols.params.put(sel, batch)
             offtrack[sel] = batch.columns["is_offtrack"]
-            if not first:
+            if reward and not first:
                 if self._batched_reward is not None:
                     rewards[sel] = self._batched_reward(batch)
                 else:

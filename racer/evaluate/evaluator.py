@@ -45,9 +45,10 @@ from racer.env.race_env import (
     RaceEnv,
 )
 from racer.env.ranking import RaceScore, ranking_key
+from racer.env.vector import RaceVectorEnv, StepColumns
 from racer.errors import ConfigError
-from racer.evaluate.policies import Policy
-from racer.evaluate.races import RaceConfig, setup_race
+from racer.evaluate.policies import BatchPolicy, Policy, batch_policy
+from racer.evaluate.races import RaceConfig, RaceFormat, setup_race
 from racer.track import Track, load_track
 from racer.train.run_folder import (
     SIMTRACE_HEADER_LINE,
@@ -309,6 +310,9 @@ class Evaluator:
         track: a track name, path or :class:`racer.track.Track`.
         config: the race settings.
         world_config: simulator settings (:class:`racer.sim.WorldConfig`); None for the default.
+        together: drive every trial at once (:meth:`run_together`) when the race has no objects
+            and the policy can drive many cars (:func:`racer.evaluate.policies.batch_policy`);
+            False drives them one after another in a ``RaceEnv``.
     """
 
     def __init__(
@@ -317,14 +321,17 @@ class Evaluator:
         track: str | Track,
         config: RaceConfig | None = None,
         world_config: Any = None,
+        together: bool = True,
     ) -> None:
         self.policy = policy
+        self.world_config = world_config
         self.config = config or RaceConfig()
         self.track: Track = track if isinstance(track, Track) else load_track(track)
         if not self.track.closed and self.config.laps > 1:
             raise ConfigError(
                 f"track {self.track.name!r} is not a loop: it has one lap; use --laps 1"
             )
+        self.together = together and self.config.race == RaceFormat.TIME_TRIAL
         self.limit_steps = int(
             math.ceil(self.config.laps * self.config.time_limit_per_lap_s * CONTROL_HZ)
         )
@@ -353,7 +360,11 @@ class Evaluator:
         import time
 
         t0 = time.perf_counter()
-        trials = [self.run_trial(k) for k in range(self.config.trials)]
+        batch = batch_policy(self.policy, self.config.trials) if self.together else None
+        if batch is not None:
+            trials = self.run_together(batch)
+        else:
+            trials = [self.run_trial(k) for k in range(self.config.trials)]
         wall_s = time.perf_counter() - t0
         return EvaluationResult(
             model=self.policy.name,
@@ -375,106 +386,98 @@ class Evaluator:
         Returns:
             The trial's metrics and line.
         """
-        cfg = self.config
         env = self.env
         policy = self.policy
-        layout = setup_race(env.world, self.track, cfg, trial)
+        layout = setup_race(env.world, self.track, self.config, trial)
         obs, info = env.reset(options={"start_s": 0.0, "reverse": False})
         policy.reset(env)
-        track = env.driven_track
-        lap_m = float(info["lap_m"])
-        done_m = 0.0  # distance driven along the track since the start, m (the env's, signed)
-        steps = 0
-        penalty_s = 0.0
-        off_track = crashes = resets = 0
-        lap_times: list[float] = []
-        lap_ends: list[int] = []
-        lap_start_s = 0.0  # elapsed time (with penalties) at the start of the current lap
-        state = env.world.car_state()
-        points: list[tuple[float, float]] = [(float(state.front_xy[0]), float(state.front_xy[1]))]
-        poses: list[tuple[float, float, float, float]] = [_pose(info)]
-        trace = [simtrace_line(_trace_fields(info, "prepare", 0.0), 0, "-1", "", False)]
-        status = STATUS_TIME_UP
-
+        run = _TrialRun(self.config, trial, layout, info, self.limit_steps)
         while True:
             action = policy.act(obs)
             obs, _, terminated, truncated, info = env.step(action)
-            steps = int(info["steps"])
-            done_m = float(info["distance_m"])
-            params = info["params"]
-            points.append((float(params["x"]), float(params["y"])))
-            poses.append(_pose(info))
-            elapsed = float(info["sim_time_s"]) + penalty_s
-            row = _trace_fields(info, str(info["episode_status"]), elapsed)
-            trace.append(simtrace_line(row, steps, action_text(action), "", False))
-            if info["lap_completed"] and len(lap_times) < cfg.laps:
-                lap_times.append(elapsed - lap_start_s)
-                lap_ends.append(len(points) - 1)
-                lap_start_s = elapsed
-            if len(lap_times) >= cfg.laps:
-                status = STATUS_LAP_COMPLETE
-                break
-            env_status = info["episode_status"]
-            if env_status == STATUS_LAP_COMPLETE:
+            what = run.after_step(info, action, terminated or truncated)
+            if what == _NEXT_LAP:
                 env.next_lap()  # the env's lap ended; the trial goes on into the next one
-            elif env_status in INCIDENTS:
-                if env_status == STATUS_OFF_TRACK:
-                    off_track += 1
-                    penalty_s += cfg.offtrack_penalty_s
-                elif env_status == STATUS_CRASHED:
-                    crashes += 1
-                    penalty_s += cfg.crash_penalty_s
-                if resets >= cfg.reset_limit:
-                    status = env_status
-                    break
-                resets += 1
-                start_s = self._put_back_s(track, env_status == STATUS_CRASHED)
+            elif what == _PUT_BACK:
+                state = env.world.car_state()
+                start_s = self._put_back_s(
+                    env.driven_track, run.crashed_last, state.x_m, state.y_m, env.world.objects()
+                )
                 obs, info = env.put_back(start_s)
                 policy.reset(env)
-                done_m = float(info["distance_m"])
-                state = env.world.car_state()
-                points.append((math.nan, math.nan))
-                points.append((float(state.front_xy[0]), float(state.front_xy[1])))
-                poses.append((math.nan, math.nan, math.nan, math.nan))
-                poses.append(_pose(info))
-            elif terminated or truncated:  # pragma: no cover - the env's limit is past ours
-                status = env_status
-                break
-            if steps >= self.limit_steps:
-                status = STATUS_TIME_UP
-                break
+                run.put_back(info)
+            elif what == _END:
+                return run.result()
 
-        total_m = cfg.laps * lap_m
-        completion = 100.0 if status == STATUS_LAP_COMPLETE else 100.0 * done_m / total_m
-        return TrialResult(
-            trial=trial,
-            completion_percentage=float(min(100.0, max(0.0, completion))),
-            elapsed_time_in_milliseconds=int(round((steps * DT_S + penalty_s) * 1000.0)),
-            episode_status=status,
-            off_track_count=off_track,
-            crash_count=crashes,
-            reset_count=resets,
-            lap_times_s=[float(t) for t in lap_times],
-            laps=cfg.laps,
-            penalty_s=float(penalty_s),
-            sim_time_s=steps * DT_S,
-            steps=steps,
-            trajectory=np.asarray(points, dtype=np.float64),
-            lap_ends=lap_ends,
-            layout=layout,
-            poses=np.asarray(poses, dtype=np.float64),
-            trace=trace[:-1] + [trace[-1].replace(",False,", ",True,", 1)],  # done: the last
+    def run_together(self, batch: BatchPolicy) -> list[TrialResult]:
+        """Drive every trial at once, one car each, in one :class:`racer.env.RaceVectorEnv`.
+
+        The same rules as :meth:`run_trial` (one :class:`_TrialRun` per car), for races without
+        objects; the policy drives the cars together (``batch``, see
+        :func:`racer.evaluate.policies.batch_policy`).
+        """
+        cfg = self.config
+        n = cfg.trials
+        venv = RaceVectorEnv(
+            n,
+            self.track,
+            observation=self.policy.observation,
+            action_space=self.policy.action_space,
+            reward="progress",
+            start="fixed",
+            direction="forward",
+            max_steps=self.limit_steps + 1,
+            world_config=self.world_config,
         )
+        layout: dict[str, Any] = {"boxes": [], "bots": []}
+        obs, info = venv.reset(options={"start_s": 0.0, "reverse": False})
+        batch.reset(venv, np.arange(n))
+        runs = [_TrialRun(cfg, k, layout, _car_info(info, k), self.limit_steps) for k in range(n)]
+        results: list[TrialResult | None] = [None] * n
+        active = np.arange(n)
+        track = venv.driven_tracks[False]
+        while active.size:
+            actions = batch.act(active, obs[active])
+            cols = venv.step_cars(active, actions)
+            obs[active] = cols.obs
+            ended = cols.terminated | cols.truncated
+            laps, backs, done = [], [], []
+            for j, i in enumerate(active.tolist()):
+                what = runs[i].after_step(_step_info(cols, j), actions[j], bool(ended[j]))
+                if what == _NEXT_LAP:
+                    laps.append(i)
+                elif what == _PUT_BACK:
+                    backs.append(i)
+                elif what == _END:
+                    done.append(i)
+                    results[i] = runs[i].result()
+            if laps:
+                venv.next_lap(np.asarray(laps))
+            if backs:
+                x, y, _ = venv.car_poses()
+                start_s = [
+                    self._put_back_s(track, runs[i].crashed_last, x[i], y[i], ()) for i in backs
+                ]
+                idx = np.asarray(backs)
+                back = venv.put_back_cars(idx, np.asarray(start_s))
+                obs[idx] = back.obs
+                batch.reset(venv, idx)
+                for j, i in enumerate(backs):
+                    runs[i].put_back(_step_info(back, j))
+            if done:
+                active = np.setdiff1d(active, done)
+        venv.close()
+        return [r for r in results if r is not None]
 
-    def _put_back_s(self, track: Track, crashed: bool) -> float:
+    def _put_back_s(
+        self, track: Track, crashed: bool, x_m: float, y_m: float, objects: Any
+    ) -> float:
         """Arc length (of the car's centre) where the car goes back on the track.
 
-        The centre-line point nearest to the car's centre; after a crash, moved back along the
-        track until the car is clear of every object.
+        The centre-line point nearest to the car's centre (``x_m``, ``y_m``); after a crash,
+        moved back along the track until the car is clear of every object.
         """
-        state = self.env.world.car_state()
-        s = float(track.project(np.array([state.x_m, state.y_m], dtype=np.float64)).s)
-        objects = self.env.world.objects()
+        s = float(track.project(np.array([x_m, y_m], dtype=np.float64)).s)
         if not objects:
             return s
         for _ in range(MAX_BACKOFF_STEPS):
@@ -502,6 +505,143 @@ class Evaluator:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+_GO, _NEXT_LAP, _PUT_BACK, _END = "go", "next_lap", "put_back", "end"
+
+
+class _TrialRun:
+    """One trial's rules and bookkeeping, step by step, whoever drives the car.
+
+    :meth:`Evaluator.run_trial` (one ``RaceEnv``) and :meth:`Evaluator.run_together` (a car of a
+    ``RaceVectorEnv`` per trial) feed it each step's ``info``; it answers what the car does
+    next (drive on, go on into the next lap, be put back, stop) and builds the
+    :class:`TrialResult`.
+    """
+
+    def __init__(
+        self, cfg: RaceConfig, trial: int, layout: dict[str, Any], info: dict[str, Any], limit: int
+    ) -> None:
+        self.cfg = cfg
+        self.trial = trial
+        self.layout = layout
+        self.limit_steps = limit
+        self.lap_m = float(info["lap_m"])
+        self.done_m = 0.0  # distance driven along the track since the start, m (the env's)
+        self.steps = 0
+        self.penalty_s = 0.0
+        self.off_track = self.crashes = self.resets = 0
+        self.lap_times: list[float] = []
+        self.lap_ends: list[int] = []
+        self.lap_start_s = 0.0  # elapsed time (with penalties) at the start of the current lap
+        params = info["params"]
+        self.points: list[tuple[float, float]] = [(float(params["x"]), float(params["y"]))]
+        self.poses: list[tuple[float, float, float, float]] = [_pose(info)]
+        self.trace = [simtrace_line(_trace_fields(info, "prepare", 0.0), 0, "-1", "", False)]
+        self.status = STATUS_TIME_UP
+        self.crashed_last = False
+
+    def after_step(self, info: dict[str, Any], action: Any, ended: bool) -> str:
+        """Account one step; returns what happens next (go on, next lap, put back, end)."""
+        cfg = self.cfg
+        self.steps = int(info["steps"])
+        self.done_m = float(info["distance_m"])
+        params = info["params"]
+        self.points.append((float(params["x"]), float(params["y"])))
+        self.poses.append(_pose(info))
+        elapsed = float(info["sim_time_s"]) + self.penalty_s
+        row = _trace_fields(info, str(info["episode_status"]), elapsed)
+        self.trace.append(simtrace_line(row, self.steps, action_text(action), "", False))
+        if info["lap_completed"] and len(self.lap_times) < cfg.laps:
+            self.lap_times.append(elapsed - self.lap_start_s)
+            self.lap_ends.append(len(self.points) - 1)
+            self.lap_start_s = elapsed
+        if len(self.lap_times) >= cfg.laps:
+            self.status = STATUS_LAP_COMPLETE
+            return _END
+        env_status = info["episode_status"]
+        what = _GO
+        if env_status == STATUS_LAP_COMPLETE:
+            what = _NEXT_LAP
+        elif env_status in INCIDENTS:
+            if env_status == STATUS_OFF_TRACK:
+                self.off_track += 1
+                self.penalty_s += cfg.offtrack_penalty_s
+            elif env_status == STATUS_CRASHED:
+                self.crashes += 1
+                self.penalty_s += cfg.crash_penalty_s
+            if self.resets >= cfg.reset_limit:
+                self.status = env_status
+                return _END
+            self.resets += 1
+            self.crashed_last = env_status == STATUS_CRASHED
+            what = _PUT_BACK
+        elif ended:  # pragma: no cover - the env's limit is past ours
+            self.status = env_status
+            return _END
+        if self.steps >= self.limit_steps:
+            self.status = STATUS_TIME_UP
+            return _END
+        return what
+
+    def put_back(self, info: dict[str, Any]) -> None:
+        """Account a put-back (``info`` as ``put_back`` returned it)."""
+        self.done_m = float(info["distance_m"])
+        params = info["params"]
+        self.points.append((math.nan, math.nan))
+        self.points.append((float(params["x"]), float(params["y"])))
+        self.poses.append((math.nan, math.nan, math.nan, math.nan))
+        self.poses.append(_pose(info))
+
+    def result(self) -> TrialResult:
+        """The trial's metrics and line."""
+        cfg = self.cfg
+        total_m = cfg.laps * self.lap_m
+        done = self.status == STATUS_LAP_COMPLETE
+        completion = 100.0 if done else 100.0 * self.done_m / total_m
+        steps = self.steps
+        trace = self.trace
+        return TrialResult(
+            trial=self.trial,
+            completion_percentage=float(min(100.0, max(0.0, completion))),
+            elapsed_time_in_milliseconds=int(round((steps * DT_S + self.penalty_s) * 1000.0)),
+            episode_status=self.status,
+            off_track_count=self.off_track,
+            crash_count=self.crashes,
+            reset_count=self.resets,
+            lap_times_s=[float(t) for t in self.lap_times],
+            laps=cfg.laps,
+            penalty_s=float(self.penalty_s),
+            sim_time_s=steps * DT_S,
+            steps=steps,
+            trajectory=np.asarray(self.points, dtype=np.float64),
+            lap_ends=self.lap_ends,
+            layout=self.layout,
+            poses=np.asarray(self.poses, dtype=np.float64),
+            trace=trace[:-1] + [trace[-1].replace(",False,", ",True,", 1)],  # done: the last
+        )
+
+
+def _car_info(info: dict[str, Any], i: int) -> dict[str, Any]:
+    """Car ``i``'s ``info`` dict from a ``RaceVectorEnv``'s vector ``info``."""
+    out: dict[str, Any] = {"params": info["params"][i]}
+    for key, values in info.items():
+        if key.startswith("_") or key == "params" or not info.get("_" + key, [False])[i]:
+            continue
+        value = values[i]
+        out[key] = value.item() if isinstance(value, np.generic) else value
+    return out
+
+
+def _step_info(cols: StepColumns, j: int) -> dict[str, Any]:
+    """Car ``j``'s ``info`` dict from a ``RaceVectorEnv`` core call's columns."""
+    out: dict[str, Any] = {"params": cols.params[j]}
+    for key, values in cols.info.items():
+        value = values[j]
+        out[key] = value.item() if isinstance(value, np.generic) else value
+    if not math.isnan(cols.lap_time_s[j]):
+        out["lap_time_s"] = float(cols.lap_time_s[j])
+    return out
 
 
 def _trace_fields(info: dict[str, Any], status: str, tstamp_s: float) -> tuple[Any, ...]:

@@ -165,8 +165,12 @@ class OnnxPolicy:
 
     def act(self, obs: np.ndarray) -> Any:
         """Preprocess the observation, run the model, and return the env action."""
+        return self.act_with(self.preprocessor, obs)
+
+    def act_with(self, preprocessor: Preprocessor, obs: np.ndarray) -> Any:
+        """:meth:`act` with a given preprocessor (each car of a batch has its own frame stack)."""
         frame = obs[0] if self.observation == "camera" else obs
-        x = self.preprocessor(frame).astype(np.float32).reshape(self._input_shape)
+        x = preprocessor(frame).astype(np.float32).reshape(self._input_shape)
         out = run_model(self.backend, x, f"{self.name}: the model failed during the evaluation")
         action = self.decoder.decode(out)
         if action.index is not None:
@@ -418,6 +422,94 @@ def load_policy(path: str | Path, threads: int = 1) -> Policy:
         f"{p}: neither a run folder (no {RUN_CONFIG}) nor a bundle (no {METADATA}, not .tar.gz) "
         "nor a DeepRacer model (no model_metadata.json)"
     )
+
+
+class BatchPolicy(Protocol):
+    """A policy driving several cars of a :class:`racer.env.RaceVectorEnv` at once."""
+
+    def reset(self, venv: Any, idx: np.ndarray) -> None:
+        """Cars ``idx`` start a drive (or were put back): forget what they saw."""
+
+    def act(self, idx: np.ndarray, obs: np.ndarray) -> np.ndarray:
+        """The actions of cars ``idx`` for their observations ``obs`` (one row per car)."""
+
+
+class _OnnxBatch:
+    """An ONNX policy for many cars: one preprocessor (frame stack) per car, one model."""
+
+    def __init__(self, policy: OnnxPolicy, n: int) -> None:
+        self.policy = policy
+        pre = policy.preprocessor
+        self.pre = [Preprocessor(pre.steps, pre.expected_shape) for _ in range(n)]
+
+    def reset(self, venv: Any, idx: np.ndarray) -> None:
+        for i in np.asarray(idx).tolist():
+            self.pre[i].reset()
+
+    def act(self, idx: np.ndarray, obs: np.ndarray) -> np.ndarray:
+        p = self.policy
+        return np.asarray(
+            [p.act_with(self.pre[i], o) for i, o in zip(np.asarray(idx).tolist(), obs, strict=True)]
+        )
+
+
+class _Sb3Batch:
+    """A run folder's model for many cars: one batched forward pass per step."""
+
+    def __init__(self, policy: Sb3Policy) -> None:
+        self.policy = policy
+
+    def reset(self, venv: Any, idx: np.ndarray) -> None:
+        """Stateless."""
+
+    def act(self, idx: np.ndarray, obs: np.ndarray) -> np.ndarray:
+        p = self.policy
+        action, _ = p.model.predict(p.trained.normalize(obs), deterministic=True)
+        return np.asarray(action)
+
+
+class _FollowerBatch:
+    """The centre-line follower for many cars (:class:`racer.env.follower.VectorCenterlineFollower`)."""
+
+    def __init__(self, policy: FollowerPolicy) -> None:
+        self.policy = policy
+        self.driver: Any = None
+
+    def reset(self, venv: Any, idx: np.ndarray) -> None:
+        from racer.env.follower import VectorCenterlineFollower
+
+        if self.driver is None or self.driver.venv is not venv:
+            p = self.policy
+            self.driver = VectorCenterlineFollower(
+                venv, speed_mps=p.speed_mps, min_speed_mps=p.min_speed_mps
+            )
+
+    def act(self, idx: np.ndarray, obs: np.ndarray) -> np.ndarray:
+        return np.asarray(self.driver.act())[np.asarray(idx)]
+
+
+def batch_policy(policy: Policy, n: int) -> BatchPolicy | None:
+    """``policy`` driving ``n`` cars at once, or None when it cannot (it reads one simulator).
+
+    Bundles, DeepRacer models and ONNX files get a frame stack per car; run folders one batched
+    forward pass; the centre-line follower its batched form. The racing expert reads its own
+    ``RaceEnv`` and has none.
+    """
+    if _plain(policy, OnnxPolicy):
+        return _OnnxBatch(policy, n)  # type: ignore[arg-type]
+    if _plain(policy, Sb3Policy):
+        return _Sb3Batch(policy)  # type: ignore[arg-type]
+    if _plain(policy, FollowerPolicy):
+        return _FollowerBatch(policy)  # type: ignore[arg-type]
+    return None
+
+
+def _plain(policy: Any, cls: type) -> bool:
+    """An instance of ``cls`` whose ``act`` and ``reset`` are ``cls``'s own (its batched form is
+    then exact; a subclass that drives differently keeps the one-car path)."""
+    kind = type(policy)
+    own = ("act", "reset")
+    return isinstance(policy, cls) and all(getattr(kind, m) is getattr(cls, m) for m in own)
 
 
 def close_policy(policy: Policy) -> None:
