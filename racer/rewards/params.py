@@ -338,6 +338,7 @@ class ParamsBuilder:
         "_line",
         "_line_table",
         "_n",
+        "_np",
         "_s_list",
         "_seg_len",
         "_track",
@@ -361,6 +362,7 @@ class ParamsBuilder:
         ends = np.append(s[1:], self._length) if self._closed else s[1:]
         self._seg_len: list[float] = (ends - s[: len(ends)]).tolist()
         self._clearance: list[float] = _segment_clearance(track).tolist()
+        self._np: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
 
     @property
     def track(self) -> Track:
@@ -629,15 +631,26 @@ class ParamsBuilder:
         }
         return ParamsBatch(cols, shared, n)
 
+    def _arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The per-waypoint lists as arrays (widths, segment lengths + 0, s, clearance), once."""
+        arrays = self._np
+        if arrays is None:
+            arrays = self._np = (
+                np.asarray(self._widths_list),
+                np.append(np.asarray(self._seg_len), 0.0),
+                np.asarray(self._s_list),
+                np.asarray(self._clearance),
+            )
+        return arrays
+
     def _width_many(self, seg: np.ndarray, s: np.ndarray) -> np.ndarray:
         """:meth:`width_at_segment` for many cars."""
-        widths = np.asarray(self._widths_list)
-        seg_len_all = np.append(np.asarray(self._seg_len), 0.0)
+        widths, seg_len_all, s_all, _ = self._arrays()
         j = seg + 1
         wrap = j >= self._n
         j = np.where(wrap, 0, j)
         seg_len = seg_len_all[np.minimum(seg, len(self._seg_len))]
-        s0 = np.asarray(self._s_list)[seg]
+        s0 = s_all[seg]
         t = np.clip((s - s0) / np.where(seg_len > 0.0, seg_len, 1.0), 0.0, 1.0)
         wi = widths[seg]
         out = wi + t * (widths[j] - wi)
@@ -664,7 +677,7 @@ class ParamsBuilder:
         ex = dx - along * ux
         ey = dy - along * uy
         near2 = (ex * ex + ey * ey).max(axis=1)
-        clearance = np.asarray(self._clearance)[seg]
+        clearance = self._arrays()[3][seg]
         all_on = near2 < clearance * clearance
         none_on = np.zeros(len(fx), dtype=bool)
         slow = np.nonzero(~all_on)[0]

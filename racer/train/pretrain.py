@@ -24,11 +24,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from racer.env import RaceEnv
+from racer.env import RaceEnv, RaceVectorEnv
 from racer.env.expert import RacingLineExpert
-from racer.env.follower import CenterlineFollower
+from racer.env.follower import CenterlineFollower, VectorCenterlineFollower
 
 TEACHERS = ("centerline", "racing-line")
+COLLECT_CARS = 16  # the centre-line teacher's rounds drive this many cars at once
 
 
 def make_teacher(
@@ -101,6 +102,50 @@ def collect(
     return np.asarray(obs_list), np.asarray(labels)
 
 
+def collect_many(
+    venv: RaceVectorEnv,
+    n_frames: int,
+    act: Callable[[np.ndarray], Any] | None,
+    rng: np.random.Generator,
+    random_share: float = 0.2,
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`collect` with the centre-line teacher, every car of ``venv`` at once.
+
+    The student (``act``: a batch of observations -> their actions) and the teacher label all the
+    cars in one call per step; each car starts at a random point and starts again at another one
+    when its episode ends.
+    """
+    n = venv.num_envs
+    length = float(venv.track.length)
+    driver = VectorCenterlineFollower(venv)
+    venv.seed_cars([int(rng.integers(2**31)) for _ in range(n)])
+    venv.single_action_space.seed(int(rng.integers(2**31)))
+    everyone = np.arange(n)
+    cols = venv.reset_cars(everyone, {"start_s": rng.uniform(0.0, length, n)})
+    assert cols.obs is not None
+    obs = cols.obs.copy()
+    obs_list: list[np.ndarray] = []
+    labels: list[np.ndarray] = []
+    while sum(len(x) for x in labels) < n_frames:
+        label = np.asarray(driver.act())
+        obs_list.append(obs.copy())
+        labels.append(label)
+        action = label if act is None else np.asarray(act(obs))
+        wild = rng.random(n) < random_share
+        if wild.any():
+            action = action.copy()
+            for i in np.nonzero(wild)[0].tolist():
+                action[i] = venv.single_action_space.sample()
+        step = venv.step_cars(everyone, action)
+        assert step.obs is not None
+        obs = step.obs.copy()
+        ended = np.nonzero(step.terminated | step.truncated)[0]
+        if ended.size:
+            again = venv.reset_cars(ended, {"start_s": rng.uniform(0.0, length, ended.size)})
+            obs[ended] = again.obs
+    return np.concatenate(obs_list)[:n_frames], np.concatenate(labels)[:n_frames]
+
+
 def fit(policy: Any, obs: np.ndarray, labels: np.ndarray, epochs: int, batch_size: int,
         lr: float, discrete: bool, rng: np.random.Generator) -> float:  # fmt: skip
     """Fit the policy's action head to the labels; returns the last epoch's mean loss."""
@@ -161,17 +206,35 @@ def pretrain(
         action, _ = model.predict(o[None], deterministic=True)
         return action[0]
 
+    def students(o: np.ndarray) -> Any:
+        action, _ = model.predict(o, deterministic=True)
+        return action
+
+    venv = None
+    if teacher == "centerline":  # the follower drives many cars at once; the expert reads one env
+        venv = RaceVectorEnv(
+            COLLECT_CARS,
+            env.track,
+            observation=env.observation_name,
+            action_space=env.action_spec,
+            reward="progress",
+            max_steps=env.max_steps,
+            world_config=env.world.config,
+        )
     loss = float("nan")
     for r in range(rounds):
-        o, y = collect(
-            env,
-            per_round,
-            None if r == 0 else student,
-            rng,
-            teacher=teacher,
-            teacher_speed_scale=teacher_speed_scale,
-            teacher_margin_m=teacher_margin_m,
-        )
+        if venv is not None:
+            o, y = collect_many(venv, per_round, None if r == 0 else students, rng)
+        else:
+            o, y = collect(
+                env,
+                per_round,
+                None if r == 0 else student,
+                rng,
+                teacher=teacher,
+                teacher_speed_scale=teacher_speed_scale,
+                teacher_margin_m=teacher_margin_m,
+            )
         all_obs.append(o)
         all_labels.append(y)
         loss = fit(
