@@ -29,7 +29,26 @@ ALLOWED: dict[str, set[str]] = {
     # evaluate reads run folders (racer.train.run_folder), never the training loop
     "evaluate": {"train.run_folder", "env", "car", "track", "sim", "rewards", "contract", "util"},
     "car": {"contract", "util"},
+    # Ray's sweeps and leaderboard runs: trainings, evaluations and rows as the local paths make them
+    "distributed": {"train", "evaluate", "env", "track", "rewards", "contract", "util", "sim"},
     "cli": {
+        "track",
+        "sim",
+        "rewards",
+        "env",
+        "train",
+        "export",
+        "evaluate",
+        "car",
+        "contract",
+        "util",
+        "distributed",
+        "ui",
+    },
+    # the console, the top layer beside cli: it parses a form's options with the CLI's own
+    # parser (racer.cli.main) so that bad input gets the CLI's one-line message
+    "ui": {
+        "cli",
         "track",
         "sim",
         "rewards",
@@ -57,7 +76,11 @@ THIRD_PARTY: dict[str, set[str]] = {
     "evaluate": {"numpy", "matplotlib", "rich", "tqdm"},
     # the onboard runtime: inference engines, an optional OpenCV camera, the PCA9685 servo board
     "car": {"numpy", "onnxruntime", "openvino", "cv2", "adafruit_pca9685", "board", "busio"},
-    "cli": {"numpy", "typer", "click", "rich"},
+    # ray: imported only inside racer.distributed, only when --ray or `racer sweep` is used
+    "distributed": {"ray", "numpy", "matplotlib", "rich", "tqdm"},
+    "cli": {"numpy", "typer", "click", "rich", "uvicorn"},
+    # `racer ui`: FastAPI on Starlette, served by uvicorn; Pillow encodes the live view's JPEGs
+    "ui": {"numpy", "fastapi", "starlette", "uvicorn", "typer", "PIL"},
 }
 #: racer's top-level modules (not stages): the standard library and these only
 TOP_LEVEL: dict[str, set[str]] = {

@@ -340,17 +340,32 @@ def run(
     time_limit: TimeLimitOpt = None,
     memory_limit: MemoryLimitOpt = DEFAULT_MEMORY_LIMIT,
     lock_timeout: LockTimeoutOpt = DEFAULT_LOCK_TIMEOUT_S,
+    ray: Annotated[
+        str | None,
+        typer.Option(
+            "--ray",
+            help=(
+                "Evaluate on a Ray cluster instead of --workers processes: `auto` (the one "
+                "`ray start` made on this machine), HOST:PORT of its head node, or `local`. "
+                "Rows are recorded here, one writer; needs `pip install 'racer[ray]'`."
+            ),
+        ),
+    ] = None,
 ) -> None:
     """Evaluate and record every bundle in FOLDER (named after each bundle), in parallel.
 
     Each bundle runs in its own process within --time-limit and --memory-limit; one past a
     limit is skipped (nothing recorded for it) and the others still count.
 
+    With --ray the evaluations are Ray tasks on the cluster's CPUs (a bundle whose worker
+    dies is evaluated again) and this process records every row, exactly as without it.
+
     Examples:
 
     ```
     racer leaderboard run submissions/ --track oval
     racer leaderboard run submissions/ -t speedway --workers 4 --db league.db
+    racer leaderboard run submissions/ --track oval --ray auto
     ```
     """
     from racer.errors import ConfigError
@@ -362,16 +377,33 @@ def run(
         race, seed, offtrack_penalty, crash_penalty, reset_limit, boxes, bots, bot_speed
     )
     limits = _limits(time_limit, memory_limit)
-    outcomes = run_directory(
-        folder,
-        _track_name(track),
-        db=_db(db),
-        workers=workers,
-        config=cfg,
-        progress=progress,
-        limits=limits,
-        lock_timeout_s=lock_timeout,
-    )
+    if ray is not None:
+        from racer.distributed.cluster import check_address, require_ray
+        from racer.distributed.leaderboard import run_directory_ray
+
+        address = check_address(ray)
+        require_ray()
+        outcomes = run_directory_ray(
+            folder,
+            _track_name(track),
+            address=address,
+            db=_db(db),
+            config=cfg,
+            progress=progress,
+            limits=limits,
+            lock_timeout_s=lock_timeout,
+        )
+    else:
+        outcomes = run_directory(
+            folder,
+            _track_name(track),
+            db=_db(db),
+            workers=workers,
+            config=cfg,
+            progress=progress,
+            limits=limits,
+            lock_timeout_s=lock_timeout,
+        )
     bad = 0
     for o in outcomes:
         if o.ok:

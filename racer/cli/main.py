@@ -15,14 +15,16 @@ from racer.cli import evaluate as evaluate_cli
 from racer.cli import export as export_cli
 from racer.cli import leaderboard as leaderboard_cli
 from racer.cli import rewards as rewards_cli
+from racer.cli import sweep as sweep_cli
 from racer.cli import tracks as tracks_cli
 from racer.cli import train as train_cli
+from racer.cli import ui as ui_cli
 from racer.errors import RacerError
 
 try:  # typer >= 0.20 vendors click
     from typer._click.exceptions import ClickException as _ClickException
 except ImportError:  # pragma: no cover - older typer with click installed
-    from click import ClickException as _ClickException  # type: ignore[no-redef]
+    from click import ClickException as _ClickException  # type: ignore[no-redef,assignment]
 
 # Help texts are Markdown (every command and sub-group inherits the mode): a docstring's
 # paragraph is one paragraph on screen, re-wrapped to the terminal, whatever its line breaks in
@@ -53,12 +55,14 @@ app.add_typer(rewards_cli.app, name="rewards")
 app.command("demo")(demo_cli.demo)
 app.command("train")(train_cli.train)
 app.command("report")(train_cli.report)
+app.command("sweep")(sweep_cli.sweep)
 app.command("export")(export_cli.export)
 app.command("drive")(drive_cli.drive)
 app.command("deploy")(drive_cli.deploy)
 app.command("car-wheel")(car_cli.car_wheel)
 app.command("evaluate")(evaluate_cli.evaluate)
 app.add_typer(leaderboard_cli.app, name="leaderboard")
+app.command("ui")(ui_cli.ui)
 
 
 def _version(value: bool) -> None:

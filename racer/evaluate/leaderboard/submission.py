@@ -315,15 +315,58 @@ def submit(
     db_path = Path(db) if db is not None else default_db()
     cfg = config or official_config()
     t0 = time.perf_counter()
+    entry, bound_s = evaluate_entry(bundle_path, track, name, cfg, limits)
+    return record_entry(db_path, entry, bound_s, t0, lock_timeout_s)
+
+
+def evaluate_entry(
+    bundle_path: str | Path,
+    track: str,
+    name: str,
+    config: RaceConfig,
+    limits: Limits | None = None,
+) -> tuple[Entry, float | None]:
+    """The evaluation half of :func:`submit`: the entry it would record (nothing is written).
+
+    Args:
+        bundle_path: as :func:`submit` takes it.
+        track: the track.
+        name: the racer's name (already validated).
+        config: the race settings.
+        limits: as :func:`submit` takes them.
+
+    Returns:
+        ``(entry, bound_s)``: the entry and the track's lap-time bound.
+    """
     if limits is not None and not is_expert(bundle_path):
-        entry, bound_s = evaluate_limited(bundle_path, track, name, cfg, limits)
-    else:
-        result, label, digest = evaluate_submission(bundle_path, track, cfg)
-        entry = entry_from_result(result, name, label, digest)
-        bound_s = result.bound_s
+        return evaluate_limited(bundle_path, track, name, config, limits)
+    result, label, digest = evaluate_submission(bundle_path, track, config)
+    return entry_from_result(result, name, label, digest), result.bound_s
+
+
+def record_entry(
+    db: str | Path,
+    entry: Entry,
+    bound_s: float | None,
+    t0: float,
+    lock_timeout_s: float | None = None,
+) -> SubmitOutcome:
+    """The recording half of :func:`submit`: one row, then the racer's place on its board.
+
+    Args:
+        db: the SQLite file.
+        entry: the evaluated entry (:func:`evaluate_entry`).
+        bound_s: the track's lap-time bound.
+        t0: ``time.perf_counter()`` when the submission started (for ``wall_s``).
+        lock_timeout_s: the most seconds to wait for another process's lock on the database.
+
+    Returns:
+        The outcome.
+    """
+    db_path = Path(db)
     row_id = record(db_path, entry, lock_timeout_s)
     board = board_of(db_path, entry, lock_timeout_s)  # the board of this track's geometry
-    place = next((s.rank for s in board if s.entry.name == name), len(board))
+    place = next((s.rank for s in board if s.entry.name == entry.name), len(board))
     return SubmitOutcome(
         row_id, entry, place, len(board), time.perf_counter() - t0, bound_s=bound_s
     )
@@ -393,6 +436,11 @@ def _submit_one(
         return RunOutcome(p, False, str(exc))
     except Exception as exc:  # a broken bundle must not stop the others
         return RunOutcome(p, False, f"unexpected {type(exc).__name__}: {exc}")
+    return run_outcome(p, out)
+
+
+def run_outcome(path: Path, out: SubmitOutcome) -> RunOutcome:
+    """The ``leaderboard run`` line of a recorded submission."""
     e = out.entry
     ratio = lap_ratio(e.average_lap_s, out.bound_s)
     figure = (
@@ -400,7 +448,7 @@ def _submit_one(
         if e.average_lap_s is not None
         else f"{e.completion_percentage:.1f}% complete"
     )
-    return RunOutcome(p, True, f"{figure}, rank {out.rank}/{out.board_size}", out.row_id)
+    return RunOutcome(path, True, f"{figure}, rank {out.rank}/{out.board_size}", out.row_id)
 
 
 def run_directory(
