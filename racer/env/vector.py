@@ -6,7 +6,9 @@ one numpy pass over all the cars: the kinematic car (:class:`racer.sim.car.Bicyc
 projection (:meth:`racer.track.Track.project` of every front point at once), the lap accounting,
 the ``params`` (:meth:`racer.rewards.ParamsBuilder.build_many`, as columns), the built-in rewards
 (their batched forms, :data:`racer.rewards.builtin.BATCHED`), the ``state`` features and the
-camera (every car's floor rays in one texture gather, :meth:`racer.sim.camera.FloorCamera.render_many`).
+camera (every car's floor rays in one texture gather, :meth:`racer.sim.camera.FloorCamera.render_many`;
+``RaceEnv`` passes its frame through the car's ``Preprocessor``, the identity on the simulator's
+own frame, and the tests hold the two envs' frames equal).
 A user's reward function is still called once per car per step with that car's full DeepRacer
 ``params`` dict (made from the columns only for such a reward).
 
@@ -19,7 +21,8 @@ bot cars need PyBullet and stay with ``RaceEnv``, and so do the human views (``r
 Gymnasium: ``gym.make_vec("racer/Race-v0", num_envs=64, vectorization_mode="vector_entry_point")``
 returns one; autoreset is Gymnasium 1.x's ``NEXT_STEP`` (the step after a car's episode ends
 resets that car and ignores its action). ``info`` is a dict of arrays with ``_key`` masks, plus
-``info["params"]``: a :class:`racer.rewards.ParamsBatch` whose ``[i]`` is car ``i``'s dict.
+``info["params"]``, indexed by car: ``info["params"][i]`` is car ``i``'s dict, made on demand
+from the step's :class:`racer.rewards.ParamsBatch` columns.
 Training uses the same core through :class:`racer.train.vec.RaceVecEnv` (stable-baselines3's
 ``VecEnv``, same-step reset).
 """
@@ -37,7 +40,6 @@ from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from racer.car.preprocess import Preprocessor, camera_steps
 from racer.contract.car import CONTROL_HZ, DT_S, MAX_SPEED_MPS, MAX_STEERING_RAD
 from racer.contract.observations import (
     CURVATURE_AHEAD_M,
@@ -210,7 +212,6 @@ class RaceVectorEnv(VectorEnv):
         limits = cfg.car_limits()
         self._builders = {rev: ParamsBuilder(t, limits) for rev, t in self._tracks.items()}
         self._tables = {rev: _SampleTable.of(t) for rev, t in self._tracks.items()}
-        self._hfov_rad = math.radians(cfg.camera.hfov_deg)
         self._cars = BicycleBatch(cfg.dynamics, n)
         self._cams: list[FloorCamera] = []
         if observation in ("camera", "stereo"):
@@ -227,10 +228,6 @@ class RaceVectorEnv(VectorEnv):
         self.single_observation_space = self._single_observation_space()
         self.action_space = batch_space(self.single_action_space, n)
         self.observation_space = batch_space(self.single_observation_space, n)
-        if self._cams:  # the simulator's frame through the car's preprocessing is the identity
-            shape = self.single_observation_space.shape
-            assert shape is not None
-            Preprocessor(camera_steps(width=shape[-1], height=shape[-2]), expected_shape=shape)
         self.render_mode = None
         self._commands = self._command_table()
         # per-car state
