@@ -65,6 +65,10 @@ log = logging.getLogger(__name__)
 RESET_BACKOFF_M = 0.25  # after a crash, move the put-back point back by this much until clear, m
 RESET_CLEARANCE_M = 0.35  # free space between the put-back car's centre and an object's edge, m
 MAX_BACKOFF_STEPS = 40  # at most 10 m back
+#: From this many trials a time trial drives them together (benchmarks/eval_speed.py, camera +
+#: CNN on ONNX Runtime, one core: per car-step 1.21 / 1.00 / 0.86 / 0.57 ms for 4 / 6 / 8 / 16
+#: trials together vs 0.83-0.96 ms one at a time: the batched step's fixed cost pays from ~8).
+TOGETHER_MIN_TRIALS = 8
 INCIDENTS = (STATUS_OFF_TRACK, STATUS_CRASHED, STATUS_REVERSED, STATUS_IMMOBILIZED)
 METRIC_NAMES = (
     "completion_percentage",
@@ -312,7 +316,8 @@ class Evaluator:
         world_config: simulator settings (:class:`racer.sim.WorldConfig`); None for the default.
         together: drive every trial at once (:meth:`run_together`) when the race has no objects
             and the policy can drive many cars (:func:`racer.evaluate.policies.batch_policy`);
-            False drives them one after another in a ``RaceEnv``.
+            False drives them one after another in a ``RaceEnv``; None (the default) drives them
+            together from :data:`TOGETHER_MIN_TRIALS` trials up, where it is faster.
     """
 
     def __init__(
@@ -321,7 +326,7 @@ class Evaluator:
         track: str | Track,
         config: RaceConfig | None = None,
         world_config: Any = None,
-        together: bool = True,
+        together: bool | None = None,
     ) -> None:
         self.policy = policy
         self.world_config = world_config
@@ -331,6 +336,8 @@ class Evaluator:
             raise ConfigError(
                 f"track {self.track.name!r} is not a loop: it has one lap; use --laps 1"
             )
+        if together is None:
+            together = self.config.trials >= TOGETHER_MIN_TRIALS
         self.together = together and self.config.race == RaceFormat.TIME_TRIAL
         self.limit_steps = int(
             math.ceil(self.config.laps * self.config.time_limit_per_lap_s * CONTROL_HZ)
@@ -765,6 +772,7 @@ def evaluate(
 
 __all__ = [
     "METRIC_NAMES",
+    "TOGETHER_MIN_TRIALS",
     "EvaluationResult",
     "Evaluator",
     "TrialResult",

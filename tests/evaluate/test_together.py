@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from racer.evaluate import RaceConfig
-from racer.evaluate.evaluator import Evaluator
+from racer.evaluate.evaluator import TOGETHER_MIN_TRIALS, Evaluator
 from racer.evaluate.policies import FollowerPolicy, batch_policy, load_policy
 from racer.evaluate.races import RaceFormat
 
@@ -76,5 +76,13 @@ def test_run_folder_trials(run_dir: Path) -> None:
 def test_races_with_objects_drive_one_trial_at_a_time() -> None:
     policy = FollowerPolicy(observation="lidar")
     config = RaceConfig(race=RaceFormat.OBJECT_AVOIDANCE, trials=2, boxes=2)
-    with Evaluator(policy, "oval", config) as ev:
+    with Evaluator(policy, "oval", config, together=True) as ev:
+        assert not ev.together
+
+
+def test_many_trials_go_together_by_default_few_one_at_a_time() -> None:
+    policy = FollowerPolicy(observation="state")
+    with Evaluator(policy, "oval", RaceConfig(trials=TOGETHER_MIN_TRIALS)) as ev:
+        assert ev.together
+    with Evaluator(policy, "oval", RaceConfig(trials=3)) as ev:
         assert not ev.together
