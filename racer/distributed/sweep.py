@@ -33,7 +33,13 @@ from typing import Any
 from racer.env.ranking import RaceScore, ranking_key
 from racer.errors import ConfigError, RacerError
 from racer.evaluate.races import RaceConfig
-from racer.train.config import AgentConfig, check_option, config_from_dict, load_agent
+from racer.train.config import (
+    RECIPE_SECTIONS,
+    AgentConfig,
+    check_option,
+    config_from_dict,
+    load_agent,
+)
 from racer.util.files import atomic_write_json
 
 SWEEP_JSON = "sweep.json"
@@ -43,6 +49,7 @@ TRIALS = "trials"
 TUNE = "tune"
 SCHEMA = 1
 #: recipe sections a grid may set (``agent`` and ``action_space`` are not single values)
+SECTIONS = RECIPE_SECTIONS
 SECTIONS = (
     "env",
     "algorithm",

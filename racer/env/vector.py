@@ -382,15 +382,7 @@ class RaceVectorEnv(VectorEnv):
             else:
                 start_s[j] = (int(self._episode[i]) * ROUND_ROBIN_ADVANCE % 1.0) * track.length
             self._episode[i] += 1
-        for rev in (False, True):
-            sel = np.nonzero(self._rev[idx] == rev)[0]
-            if sel.size == 0:
-                continue
-            cars = idx[sel]
-            track = self._tracks[rev]
-            xy = np.asarray(track.point_at(start_s[sel]), dtype=np.float64).reshape(-1, 2)
-            yaw = np.asarray(track.heading_at(start_s[sel]), dtype=np.float64).reshape(-1)
-            self._cars.reset(cars, xy[:, 0], xy[:, 1], yaw)
+        self._place(idx, start_s)
         self._steps[idx] = 0
         self._falling[idx] = 0
         self._still[idx] = 0
@@ -485,14 +477,7 @@ class RaceVectorEnv(VectorEnv):
         cols = StepColumns(idx)
         if idx.size == 0:
             return cols
-        for rev in (False, True):
-            sel = np.nonzero(self._rev[idx] == rev)[0]
-            if sel.size == 0:
-                continue
-            track = self._tracks[rev]
-            xy = np.asarray(track.point_at(start_s[sel]), dtype=np.float64).reshape(-1, 2)
-            yaw = np.asarray(track.heading_at(start_s[sel]), dtype=np.float64).reshape(-1)
-            self._cars.reset(idx[sel], xy[:, 0], xy[:, 1], yaw)
+        self._place(idx, start_s)
         zeros = np.zeros(idx.size)
         # _observe_cars(first=False) moves the lap counts by the jump and counts the progress;
         # the reversed / immobilized counters then restart, as RaceEnv.put_back does
@@ -512,6 +497,17 @@ class RaceVectorEnv(VectorEnv):
             lap_m=self._lap_m[idx].copy(),
         )
         return cols
+
+    def _place(self, idx: np.ndarray, start_s: np.ndarray) -> None:
+        """Cars ``idx`` at rest on the centre line of their driven track at ``start_s``, facing along it."""
+        for rev in (False, True):
+            sel = np.nonzero(self._rev[idx] == rev)[0]
+            if sel.size == 0:
+                continue
+            track = self._tracks[rev]
+            xy = np.asarray(track.point_at(start_s[sel]), dtype=np.float64).reshape(-1, 2)
+            yaw = np.asarray(track.heading_at(start_s[sel]), dtype=np.float64).reshape(-1)
+            self._cars.reset(idx[sel], xy[:, 0], xy[:, 1], yaw)
 
     def next_lap(self, idx: np.ndarray) -> None:
         """RaceEnv.next_lap for cars ``idx``: go on into the next lap after ``lap_complete``."""

@@ -201,6 +201,9 @@ _SECTIONS = {
     "pretrain": PretrainSection,
 }
 _TOP = {"agent", "action_space", *_SECTIONS}
+#: The recipe's sections of single values, in agent.toml's order (``agent`` and ``action_space``
+#: are not): what a dotted key such as ``budget.steps`` may start with.
+RECIPE_SECTIONS: tuple[str, ...] = tuple(_SECTIONS)
 
 
 def _unknown(where: str, key: str, valid: list[str], source: str) -> ConfigError:

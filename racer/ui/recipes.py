@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from racer.errors import ConfigError, RacerError
+from racer.train.config import RECIPE_SECTIONS
 from racer.ui.workspace import Workspace, check_name
 from racer.util.files import atomic_write_text
 
@@ -26,15 +27,7 @@ REWARD_FILE = "reward.py"
 RECIPE_FILE = "agent.toml"
 MAX_REWARD_CHARS = 200_000  # a reward file this long is a mistake (DeepRacer's editor: 10 kB)
 #: form field of each recipe key the messages name (``budget.steps`` -> the field ``budget.steps``)
-SECTIONS = (
-    "env",
-    "algorithm",
-    "hyperparameters",
-    "budget",
-    "evaluation",
-    "checkpoint",
-    "pretrain",
-)
+SECTIONS = RECIPE_SECTIONS
 #: The options ``racer train`` takes: checked with the CLI's own rule, so the message is the
 #: CLI's (``--steps must be > 0 (budget.steps), got 0``).
 CLI_OPTIONS = (
