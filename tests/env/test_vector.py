@@ -14,7 +14,8 @@ from racer.env import RaceEnv, RaceVectorEnv
 from racer.env.follower import VectorCenterlineFollower
 from racer.errors import ConfigError
 
-DEEPRACER = Path(__file__).resolve().parents[3] / "shared" / "deepracer-format"
+#: DeepRacer's own track files in the team workspace, beside the repository (never in it)
+SAMPLES = Path(__file__).resolve().parents[2] / ".." / "shared" / "deepracer-format"
 FILE_REWARD = """
 def reward_function(params):
     if params["is_offtrack"]:
@@ -116,6 +117,21 @@ def _compare(
     return statuses
 
 
+def _deepracer_file(tmp_path: Path, name: str) -> str:
+    """DeepRacer's ``NAME_track.npy``; where the workspace lacks it, a built-in track written in
+    DeepRacer's format (centre, inner, outer borders per row), so the ``.npy`` path is tested."""
+    path = SAMPLES / f"{name}_track.npy"
+    if path.is_file():
+        return str(path)
+    from racer.track import load_track
+
+    t = load_track("speedway" if name == "Vegas" else "oval")
+    rows = np.hstack((t.center, t.inner, t.outer))
+    out = tmp_path / f"{name}_track.npy"
+    np.save(out, rows)
+    return str(out)
+
+
 def _params_same(a: dict[str, Any], b: dict[str, Any]) -> bool:
     assert set(a) == set(b), set(a) ^ set(b)
     for key in b:
@@ -142,7 +158,7 @@ def test_each_car_equals_a_race_env(
     tmp_path: Path, observation: str, track: str, reward: str, direction: str, action_space: str
 ) -> None:
     if track in ("Vegas", "Oval"):
-        track = str(DEEPRACER / f"{track}_track.npy")
+        track = _deepracer_file(tmp_path, track)
     statuses = _compare(tmp_path, observation, track, reward, direction, action_space)
     assert statuses.get("in_progress", 0) > 100
     assert set(statuses) - {"in_progress"}, "no episode ended: the comparison missed the rules"

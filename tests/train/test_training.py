@@ -123,7 +123,14 @@ def _spawn_train(args: list[str], cwd: Path) -> subprocess.Popen[str]:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        # as from a terminal: a test run started in the background (`make test &`) would hand its
+        # ignored SIGINT down, and Python keeps an ignored SIGINT ignored (no KeyboardInterrupt)
+        preexec_fn=_default_sigint,
     )
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _recipe_file(tmp_path: Path, every: int = 128) -> Path:
