@@ -96,7 +96,6 @@ def test_racing_recipe_races_after_its_warm_start(tmp_path: Path) -> None:
     from racer.train.pipeline import train
 
     cfg = load_agent(str(AGENTS / "racing"))
-    cfg.budget.envs = 1
     results: list[EvalResult] = []
     train(cfg, out=tmp_path / "run", progress_bar=False, stop_after_laps=3, on_eval=results.append)
     first = results[0]
