@@ -213,18 +213,7 @@ class RaceEnv(gym.Env):
 
     # ------------------------------------------------------------------ spaces
     def _make_observation_space(self) -> gym.Space:
-        if self.observation_name == "camera":
-            h, w = self.world.config.camera.height_px, self.world.config.camera.width_px
-            return gym.spaces.Box(0, 255, shape=(1, h, w), dtype=np.uint8)
-        if self.observation_name == "stereo":
-            h, w = self.world.config.camera.height_px, self.world.config.camera.width_px
-            return gym.spaces.Box(0, 255, shape=(2, h, w), dtype=np.uint8)
-        if self.observation_name == "lidar":
-            lidar = self.world.config.lidar
-            return gym.spaces.Box(
-                0.0, float(lidar.max_range_m), shape=(lidar.num_rays,), dtype=np.float32
-            )
-        return gym.spaces.Box(-5.0, 5.0, shape=(len(STATE_FEATURES),), dtype=np.float32)
+        return observation_space(self.observation_name, self.world.config)
 
     # ------------------------------------------------------------------ state
     def _reset_state(self) -> None:
@@ -557,6 +546,21 @@ class _SampleTable:
             w = np.append(w, w[0])
         t.s, t.x, t.y, t.k, t.w = s, center[:, 0].copy(), center[:, 1].copy(), k, w
         return t
+
+
+def observation_space(name: str, config: WorldConfig) -> gym.spaces.Box:
+    """One car's observation space for observation ``name`` (RaceEnv's and RaceVectorEnv's)."""
+    cam = config.camera
+    if name == "camera":
+        return gym.spaces.Box(0, 255, shape=(1, cam.height_px, cam.width_px), dtype=np.uint8)
+    if name == "stereo":
+        return gym.spaces.Box(0, 255, shape=(2, cam.height_px, cam.width_px), dtype=np.uint8)
+    if name == "lidar":
+        lidar = config.lidar
+        return gym.spaces.Box(
+            0.0, float(lidar.max_range_m), shape=(lidar.num_rays,), dtype=np.float32
+        )
+    return gym.spaces.Box(-5.0, 5.0, shape=(len(STATE_FEATURES),), dtype=np.float32)
 
 
 def _check_choice(what: str, value: str, choices: tuple[str, ...]) -> None:

@@ -34,7 +34,6 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode, VectorEnv
@@ -67,6 +66,7 @@ from racer.env.race_env import (
     STATUS_TIME_UP,
     _check_choice,
     _SampleTable,
+    observation_space,
 )
 from racer.env.spaces import ActionSpec, resolve_action_space
 from racer.errors import ConfigError
@@ -94,7 +94,6 @@ class StepColumns:
         reward: (k,) rewards (0 for a reset).
         terminated: (k,) bool.
         truncated: (k,) bool.
-        status: (k,) object array of DeepRacer ``episode_status`` strings.
         info: key -> (k,) array of the ``info`` values every touched car has.
         lap_time_s: (k,) lap times, NaN where no lap was completed.
         params: the cars' :class:`racer.rewards.ParamsBatch` rows, ``params[j]`` for car
@@ -120,7 +119,6 @@ class StepColumns:
         self.reward = np.zeros(len(idx))
         self.terminated = np.zeros(len(idx), dtype=bool)
         self.truncated = np.zeros(len(idx), dtype=bool)
-        self.status = np.full(len(idx), "prepare", dtype=object)
         self.obs: np.ndarray | None = None
         self.params: _Rows = _Rows(len(idx))
 
@@ -225,7 +223,7 @@ class RaceVectorEnv(VectorEnv):
                     FloorCamera(cfg.camera, texture, -b),
                 ]
         self.single_action_space = self.action_spec.gym_space()
-        self.single_observation_space = self._single_observation_space()
+        self.single_observation_space = observation_space(observation, cfg)
         self.action_space = batch_space(self.single_action_space, n)
         self.observation_space = batch_space(self.single_observation_space, n)
         self.render_mode = None
@@ -252,19 +250,6 @@ class RaceVectorEnv(VectorEnv):
         self._started = False
 
     # ------------------------------------------------------------------ spaces
-    def _single_observation_space(self) -> gym.spaces.Box:
-        cam = self.config.camera
-        if self.observation_name == "camera":
-            return gym.spaces.Box(0, 255, shape=(1, cam.height_px, cam.width_px), dtype=np.uint8)
-        if self.observation_name == "stereo":
-            return gym.spaces.Box(0, 255, shape=(2, cam.height_px, cam.width_px), dtype=np.uint8)
-        if self.observation_name == "lidar":
-            lidar = self.config.lidar
-            return gym.spaces.Box(
-                0.0, float(lidar.max_range_m), shape=(lidar.num_rays,), dtype=np.float32
-            )
-        return gym.spaces.Box(-5.0, 5.0, shape=(len(STATE_FEATURES),), dtype=np.float32)
-
     def _command_table(self) -> np.ndarray | None:
         spec = self.action_spec
         if spec.kind != "discrete":
@@ -448,7 +433,6 @@ class RaceVectorEnv(VectorEnv):
             self._lap_start[cars] = self._steps[cars]
         cols.terminated = terminated
         cols.truncated = truncated
-        cols.status = status
         steps = self._steps[idx]
         cols.info.update(
             episode_status=status,

@@ -199,35 +199,6 @@ def heading_deg_many(angle_rad: np.ndarray) -> np.ndarray:
     return np.where(deg > 180.0, deg - 360.0, deg)
 
 
-#: Columns of :class:`ParamsBatch` that hold one number or bool per car, in ``build`` order.
-_SCALAR_COLUMNS: tuple[str, ...] = (
-    "all_wheels_on_track",
-    "x",
-    "y",
-    "heading",
-    "distance_from_center",
-    "is_left_of_center",
-    "progress",
-    "steps",
-    "speed",
-    "steering_angle",
-    "track_width",
-    "is_offtrack",
-    "is_crashed",
-    "is_reversed",
-    "projection_distance",
-    "sim_time",
-    "measured_speed",
-    "lateral_offset",
-    "track_heading",
-    "heading_error",
-    "racing_line_distance",
-    "racing_line_offset",
-    "racing_line_speed",
-    "racing_line_heading",
-)
-
-
 class ParamsBatch:
     """The reward ``params`` of many cars at one step, held as columns (one array per key).
 
@@ -238,8 +209,8 @@ class ParamsBatch:
     the rows, so the batch stands where a list of params dicts would.
 
     Attributes:
-        columns: key -> array over the cars (the per-car keys of :data:`_SCALAR_COLUMNS`, plus
-            ``closest_waypoints`` (n, 2) and ``racing_line_point`` (n, 2)).
+        columns: key -> array over the cars: every per-car key of :meth:`ParamsBuilder.build`
+            (``closest_waypoints`` and ``racing_line_point`` as (n, 2)).
     """
 
     __slots__ = ("_lists", "_shared", "columns", "n")
