@@ -37,9 +37,14 @@ class DeployError(RacerError):
 
 
 def _open_source(
-    spec: str, metadata: dict[str, Any], episodes: int | None, max_steps: int | None
+    spec: str,
+    metadata: dict[str, Any],
+    episodes: int | None,
+    max_steps: int | None,
+    perturb: str | None = None,
 ) -> Any:
-    """A frame source from its spec; ``sim:TRACK`` is the simulator (closed loop)."""
+    """A frame source from its spec; ``sim:TRACK`` is the simulator (closed loop), perturbed by
+    ``perturb`` (``NAME=VALUE,...``, :class:`racer.sim.randomize.Perturbation`)."""
     from racer.car.sources import parse_source
 
     kind, sep, arg = spec.partition(":")
@@ -47,8 +52,14 @@ def _open_source(
         if not sep or not arg:
             raise ConfigError(f"bad source {spec!r}; use sim:TRACK (for example sim:oval)")
         from racer.env.sim_source import SimSource
+        from racer.sim.randomize import Perturbation
 
-        return SimSource.from_metadata(arg, metadata, episodes=episodes, max_steps=max_steps)
+        levels = Perturbation.parse(perturb) if perturb is not None else None
+        return SimSource.from_metadata(
+            arg, metadata, episodes=episodes, max_steps=max_steps, perturb=levels
+        )
+    if perturb is not None:
+        raise ConfigError("--perturb perturbs the simulator: use it with --source sim:TRACK")
     return parse_source(spec)
 
 
@@ -100,6 +111,13 @@ def drive(
     episode_steps: Annotated[
         int | None, typer.Option(help="sim sources: step limit per episode.", min=1)
     ] = None,
+    perturb: Annotated[
+        str | None,
+        typer.Option(
+            "--perturb",
+            help="sim sources: fixed levels NAME=VALUE,... as in racer evaluate --perturb.",
+        ),
+    ] = None,
     threads: Annotated[int, typer.Option(help="Inference threads.", min=1)] = 1,
     report_json: Annotated[
         Path | None, typer.Option("--report-json", help="Also write the report as JSON here.")
@@ -118,6 +136,7 @@ def drive(
     ```
     racer drive export/mycar.tar.gz --source sim:oval
     racer drive export/mycar --source sim:speedway --episodes 3 --actuator null
+    racer drive export/mycar --source sim:oval --perturb noise=8,latency_steps=1
     racer drive export/mycar --source camera:0 --actuator pca9685
     racer drive model.tar.gz --source video:lap.mp4 --max-steps 300
     ```
@@ -141,7 +160,7 @@ def drive(
         is_sim = source.startswith("sim:")
         if episodes is None:
             episodes = None if max_steps is not None else 1
-        frames = _open_source(source, loaded.metadata, episodes, episode_steps)
+        frames = _open_source(source, loaded.metadata, episodes, episode_steps, perturb)
         try:
             out = parse_actuator(actuator, calib)
         except BaseException:

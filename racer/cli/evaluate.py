@@ -20,6 +20,7 @@ from racer.evaluate.races import (
     DEFAULT_TRIALS,
     RaceFormat,
 )
+from racer.evaluate.races import RaceConfig as _RaceConfig
 
 #: Shared options (the leaderboard commands use them too).
 RaceOpt = Annotated[
@@ -103,6 +104,24 @@ def evaluate(
             "encoder works): chase view and map, speed, steering, progress, lap time."
         ),
     ] = True,
+    perturb: Annotated[
+        str | None,
+        typer.Option(
+            "--perturb",
+            help="Sim-to-real check: fixed levels NAME=VALUE,... (noise, blur, latency_steps, ...).",
+        ),
+    ] = None,
+    opponent: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--opponent",
+            help=(
+                "With `--race head-to-head`: race this model (run folder, bundle, DeepRacer "
+                "model or built-in driver) instead of the bots; repeat for more cars. Each "
+                "trial is one race; the pole rotates."
+            ),
+        ),
+    ] = None,
 ) -> None:
     """Evaluate a model headless: DeepRacer's continuous evaluation, metrics and penalties.
 
@@ -117,6 +136,8 @@ def evaluate(
     racer evaluate export/mycar.tar.gz --track speedway --laps 3 --out eval/
     racer evaluate expert:racing-line --track technical --json
     racer evaluate runs/camera-20250101-120000 --race object-avoidance --boxes 4
+    racer evaluate export/mycar.tar.gz --perturb noise=8,latency_steps=1
+    racer evaluate a.tar.gz --race head-to-head --opponent b.tar.gz --laps 3
     ```
     """
     from racer.evaluate.evaluator import Evaluator
@@ -138,10 +159,18 @@ def evaluate(
         bot_speed_mps=bot_speed,
         seed=seed,
     )
+    perturbation = None
+    if perturb is not None:  # a bad level fails before the model is loaded
+        from racer.sim.randomize import Perturbation
+
+        perturbation = Perturbation.parse(perturb)
     if track is not None:  # a bad track name fails before the model is loaded
         from racer.track import load_track
 
         track_obj = load_track(track)
+    if opponent:  # model against model: racer.evaluate.headtohead
+        _head_to_head(model, opponent, track, config, as_json, out, perturb is not None)
+        return
     policy = load_policy(model_source(model))
     try:
         if track is None:
@@ -150,7 +179,7 @@ def evaluate(
             from racer.track import load_track
 
             track_obj = load_track(named[0] if named else DEFAULT_TRACK)
-        with Evaluator(policy, track_obj, config) as ev:
+        with Evaluator(policy, track_obj, config, randomize=perturbation) as ev:
             result = ev.run()
     finally:
         close_policy(policy)
@@ -159,6 +188,58 @@ def evaluate(
         from racer.evaluate.evaluator import write_deepracer_evaluation
 
         written.update(write_deepracer_evaluation(policy.run_dir, result))
+    if as_json:
+        data = result.to_dict()
+        if perturbation is not None:
+            data["perturb"] = dict(perturbation.values)
+        typer.echo(json.dumps(data, indent=2))
+        return
+    from rich.console import Console
+
+    console = Console()
+    if not console.is_terminal:  # piped: do not squeeze the table into 80 columns
+        console = Console(width=160)
+    console.print(results_table(result))
+    console.print(summary_line(result))
+    if perturbation is not None:
+        console.print(f"perturbation: {perturbation}")
+    for what, path in written.items():
+        console.print(f"{what}: {path}")
+
+
+def _head_to_head(
+    model: str,
+    opponents: list[str],
+    track: str | None,
+    config: _RaceConfig,
+    as_json: bool,
+    out: Path | None,
+    perturbed: bool = False,
+) -> None:
+    """`racer evaluate A --race head-to-head --opponent B`: the cars race each other."""
+    from racer.errors import ConfigError
+    from racer.evaluate.headtohead import HeadToHeadRace, results_table, summary_line
+    from racer.evaluate.headtohead import write_outputs as write_race
+    from racer.evaluate.policies import close_policy, load_policy
+    from racer.track import DEFAULT_TRACK
+
+    if config.race != RaceFormat.HEAD_TO_HEAD:
+        raise ConfigError("--opponent races models against each other: add --race head-to-head")
+    if perturbed:
+        raise ConfigError("--perturb checks one car alone: leave out --opponent")
+    for source in opponents:  # a missing file fails before anything is loaded
+        if not source.startswith("expert:") and not Path(source).exists():
+            raise ConfigError(f"--opponent {source}: no such file or folder")
+    policies = []
+    try:
+        for source in [model, *opponents]:
+            policies.append(load_policy(model_source(source)))
+        with HeadToHeadRace(policies, track or DEFAULT_TRACK, config) as race:
+            result = race.run()
+    finally:
+        for p in policies:
+            close_policy(p)
+    written = write_race(result, out) if out is not None else {}
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2))
         return

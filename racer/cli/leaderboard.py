@@ -1,4 +1,5 @@
-"""`racer leaderboard submit | show | html | run`: the SQLite leaderboard of bundle submissions.
+"""`racer leaderboard submit | show | html | run | bracket`: the SQLite leaderboard of bundle
+submissions, and head-to-head brackets beside it.
 
 ``submit`` also takes a built-in driver (``expert:racing-line``, ``expert:centerline``): a
 reference row, evaluated under the same rules.
@@ -31,6 +32,7 @@ from racer.evaluate.races import (
     DEFAULT_CRASH_PENALTY_S,
     DEFAULT_OFFTRACK_PENALTY_S,
     DEFAULT_RESET_LIMIT,
+    DEFAULT_TIME_LIMIT_PER_LAP_S,
     RaceFormat,
 )
 
@@ -43,6 +45,7 @@ Examples:
 racer leaderboard submit export/mycar.tar.gz --track oval --name alice
 racer leaderboard show
 racer leaderboard html leaderboard.html
+racer leaderboard bracket submissions/ --track oval
 ```
 """,
     no_args_is_help=True,
@@ -412,3 +415,94 @@ def run(
             bad += 1
             typer.echo(f"skipped {o.path.name}: {o.message}", err=True)
     typer.echo(f"{len(outcomes) - bad} recorded, {bad} skipped")
+
+
+@app.command()
+def bracket(
+    folder: Annotated[Path, typer.Argument(help="A folder of bundles (folders or .tar.gz).")],
+    track: TrackOpt,
+    laps: Annotated[int, typer.Option("--laps", help="Laps per race.", min=1)] = 3,
+    seed: Annotated[
+        int, typer.Option("--seed", help="Seed of the coin tosses for pole position.")
+    ] = 0,
+    db: DbOpt = None,
+    offtrack_penalty: OfftrackPenaltyOpt = DEFAULT_OFFTRACK_PENALTY_S,
+    crash_penalty: CrashPenaltyOpt = DEFAULT_CRASH_PENALTY_S,
+    reset_limit: ResetLimitOpt = DEFAULT_RESET_LIMIT,
+    lap_time_limit: Annotated[
+        float,
+        typer.Option(
+            "--lap-time-limit", help="Simulated seconds allowed per lap of a race.", min=1.0
+        ),
+    ] = DEFAULT_TIME_LIMIT_PER_LAP_S,
+    time_limit: Annotated[
+        float | None,
+        typer.Option(
+            "--time-limit",
+            help=(
+                "Wall-clock seconds allowed to each match, in its own process (default: the "
+                "race's simulated time limit plus 120 s)."
+            ),
+            min=0.1,
+        ),
+    ] = None,
+    memory_limit: MemoryLimitOpt = DEFAULT_MEMORY_LIMIT,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the bracket as JSON.")] = False,
+) -> None:
+    """Run a single-elimination head-to-head bracket of the bundles in FOLDER and save it.
+
+    Seeds follow the track's time-trial board in the leaderboard file (bundles by their names
+    there), the others by name; byes go to the top seeds when the field is not a power of two.
+    Each match is one head-to-head race under DeepRacer's rules (the car behind counts a crash,
+    is put back and waits out the crash penalty; off-tracks wait out theirs); the winner drove
+    the laps first, penalties included, else drove further. The pole of each match is a coin
+    toss from `--seed`: the same seed gives the same bracket. Each match runs in its own
+    process within `--time-limit` and `--memory-limit`.
+
+    The bracket is saved beside the leaderboard file (`leaderboard.brackets.json`), one per
+    track, and drawn on the leaderboard's page and in `racer ui`.
+
+    Examples:
+
+    ```
+    racer leaderboard bracket submissions/ --track oval
+    racer leaderboard bracket submissions/ -t speedway --laps 1 --seed 7
+    ```
+    """
+    from racer.evaluate.leaderboard.bracket import Match, run_bracket, save_bracket
+    from racer.evaluate.races import RaceConfig
+
+    config = RaceConfig(
+        race=RaceFormat.HEAD_TO_HEAD,
+        trials=1,
+        laps=laps,
+        offtrack_penalty_s=offtrack_penalty,
+        crash_penalty_s=crash_penalty,
+        reset_limit=reset_limit,
+        time_limit_per_lap_s=lap_time_limit,
+        seed=seed,
+    )
+    limits = _limits(time_limit, memory_limit)
+    path = _db(db)
+
+    def show(m: Match) -> None:
+        if as_json:
+            return
+        if m.bye:
+            typer.echo(f"round {m.round} match {m.number}: {m.winner} (bye)")
+            return
+        figures = ", ".join(
+            f"{c['name']} {c['completion_percentage']:.1f}% "
+            f"{c['elapsed_time_in_milliseconds'] / 1000.0:.2f} s "
+            f"{c['crash_count']} crash(es)"
+            for c in m.cars
+        )
+        typer.echo(f"round {m.round} match {m.number}: {m.winner} wins ({figures})")
+
+    out = run_bracket(folder, _track_name(track), config, db=path, limits=limits, on_match=show)
+    saved = save_bracket(path, out)
+    if as_json:
+        typer.echo(json.dumps(out.to_dict(), indent=2))
+        return
+    typer.echo(f"champion: {out.champion} ({len(out.entrants)} bundles, {out.wall_s:.1f} s)")
+    typer.echo(f"saved {saved}")

@@ -127,6 +127,17 @@ OBSERVATION_TABLE: tuple[Observation, ...] = (
         image=False,
         what="privileged features (STATE_FEATURES); not available on a real car",
     ),
+    Observation(
+        "state_lidar",
+        (len(STATE_FEATURES) + LIDAR_BEAMS,),
+        "float32",
+        -STATE_LIMIT,
+        STATE_LIMIT,
+        ("STATE", "LIDAR"),
+        on_car=False,
+        image=False,
+        what="the state features, then the lidar ranges in metres: races with objects, fast",
+    ),
 )
 OBSERVATION_BY_NAME: dict[str, Observation] = {o.name: o for o in OBSERVATION_TABLE}
 

@@ -21,10 +21,18 @@ from racer.contract.observations import (
     STATE_FEATURES,
 )
 from racer.env.laps import LapCounter
+from racer.env.race_setup import (
+    RaceSetup,
+    apply_layout,
+    line_offsets,
+    place_objects,
+    resolve_race,
+)
 from racer.env.spaces import ActionSpec, resolve_action_space
 from racer.errors import ConfigError
 from racer.rewards import ObjectInfo, ParamsBuilder, RewardPlugin, StepInputs, load_reward
 from racer.sim import World, WorldConfig
+from racer.sim.randomize import Perturbation, RandomizeConfig, Randomizer
 from racer.track import Track, load_track
 from racer.track.racing_line import RacingLine
 
@@ -76,6 +84,7 @@ class RaceEnv(gym.Env):
     | ``stereo`` | ``Box(0, 255, (2, 120, 160), uint8)`` | left and right front cameras |
     | ``lidar`` | ``Box(0, max_range, (64,), float32)`` | ranges in metres over +-150 deg |
     | ``state`` | ``Box(-5, 5, (23,), float32)`` | privileged features (table below) |
+    | ``state_lidar`` | ``Box(-5, 5, (87,), float32)`` | ``state``, then the 64 lidar ranges (m) |
 
     ``state`` features (not available on a real car; for fast experiments and teachers;
     :data:`racer.contract.observations.STATE_FEATURES` names them in this order):
@@ -120,7 +129,7 @@ class RaceEnv(gym.Env):
     ## Arguments
     - ``track``: built-in name, user-library name, ``random:SEED``, or a path (DeepRacer ``.npy``,
       ``.track.toml``); or a :class:`racer.track.Track`.
-    - ``observation``: ``camera`` | ``stereo`` | ``lidar`` | ``state``.
+    - ``observation``: ``camera`` | ``stereo`` | ``lidar`` | ``state`` | ``state_lidar``.
     - ``action_space``: ``"discrete"`` | ``"continuous"`` | a model_metadata-style mapping | a
       ``model_metadata.json`` path | an :class:`ActionSpec`.
     - ``reward``: see Rewards.
@@ -130,6 +139,15 @@ class RaceEnv(gym.Env):
     - ``world_config``: :class:`racer.sim.WorldConfig` (physics rate, camera pose and field of view,
       lidar).
     - ``render_mode``: ``None`` | ``"rgb_array"``; ``render_view``: ``chase`` | ``topdown``.
+    - ``race``: the objects on the track (:class:`racer.env.race_setup.RaceSetup`, a mapping of
+      its fields, or a format name): boxes or bot cars placed at every ``reset()`` from the
+      episode's generator, relative to the start (``options["layout"]``: a given
+      :class:`racer.env.race_setup.Layout` instead). Touching one ends the episode ``crashed``.
+
+    - ``randomize``: sim-to-real randomisation (:mod:`racer.sim.randomize`): a
+      :class:`~racer.sim.randomize.RandomizeConfig` draws the light, floor, surroundings, camera
+      and actuation of each episode at ``reset()`` (one integer from the episode's generator), a
+      :class:`~racer.sim.randomize.Perturbation` fixes named levels; None: the plain world.
 
     ## Version History
     - v0: initial version; ``state`` gained the racing-line features 16-22 (and reward
@@ -150,8 +168,12 @@ class RaceEnv(gym.Env):
         world_config: WorldConfig | None = None,
         render_mode: str | None = None,
         render_view: str = "chase",
+        race: RaceSetup | Mapping[str, Any] | str | None = None,
+        randomize: RandomizeConfig | Perturbation | None = None,
     ) -> None:
         self._init_kwargs = dict(
+            randomize=randomize,
+            race=race,
             track=track,
             observation=observation,
             action_space=action_space,
@@ -171,6 +193,7 @@ class RaceEnv(gym.Env):
             raise ConfigError(f"render_mode {render_mode!r} is not valid: use None or 'rgb_array'")
 
         self.track: Track = track if isinstance(track, Track) else load_track(track)
+        self.race_setup: RaceSetup = resolve_race(race)  # boxes / bots placed at every reset
         self.observation_name = observation
         self.action_spec: ActionSpec = resolve_action_space(action_space)
         self.reward_fn: RewardPlugin = load_reward(reward)
@@ -207,6 +230,13 @@ class RaceEnv(gym.Env):
             self.preprocessor = Preprocessor(
                 camera_steps(width=obs_shape[-1], height=obs_shape[-2]), expected_shape=obs_shape
             )
+
+        self.randomize = randomize
+        self._rand: Randomizer | None = None  # sim-to-real randomisation (racer.sim.randomize)
+        if randomize is not None and self.observation_name in ("camera", "stereo"):
+            self._rand = _randomizer(randomize, self.world, self.observation_name, 1)
+        elif randomize is not None:
+            self._rand = _randomizer(randomize, self.world, None, 1)  # actuation only
 
         self._episode = 0
         self._reset_state()
@@ -269,6 +299,9 @@ class RaceEnv(gym.Env):
         else:
             start_s = (self._episode * ROUND_ROBIN_ADVANCE % 1.0) * track.length
         self._episode += 1
+        self._place_objects(options, start_s)
+        if self._rand is not None:  # this episode's world: one draw from the episode's generator
+            self._rand.reset_cars([0], [self.np_random])
 
         state, proj = self._place_car(start_s)
         self._laps.start(track, float(proj.s))
@@ -288,6 +321,20 @@ class RaceEnv(gym.Env):
         }
         return self._observe(state, params), info
 
+    def _place_objects(self, options: Mapping[str, Any], start_s: float) -> None:
+        """This episode's boxes and bots (``options["layout"]`` or drawn from ``np_random``)."""
+        setup = self.race_setup
+        layout = options.get("layout")
+        if layout is None and not (setup.n_boxes or setup.n_bots):
+            return  # no race objects: the world's objects (an evaluation's) stay as they are
+        track = self.driven_track
+        if layout is None:
+            layout = place_objects(setup, track, self.np_random, start_s)
+        line = None
+        if any(b.racing_line for b in layout.bots):
+            line = line_offsets(self.racing_line, track)
+        apply_layout(self.world, layout, track, line)
+
     def _place_car(self, start_s: float) -> tuple[Any, Any]:
         """Put the car at rest on the centre line at ``start_s``, facing along the driven track."""
         track = self.driven_track
@@ -304,7 +351,11 @@ class RaceEnv(gym.Env):
         if self._done:
             raise RuntimeError("step() called on a finished episode: call reset() first")
         steering_deg, speed_mps = self.action_spec.to_command(action)
-        self.world.step(math.radians(steering_deg), speed_mps)
+        steer_act, speed_act = steering_deg, speed_mps
+        if self._rand is not None:  # the actuators: latency, steering offset and gain, speed gain
+            s_act, v_act = self._rand.commands([0], np.array([steering_deg]), np.array([speed_mps]))
+            steer_act, speed_act = float(s_act[0]), float(v_act[0])
+        self.world.step(math.radians(steer_act), speed_act)
         self._steps += 1
         state = self.world.car_state()
 
@@ -385,6 +436,8 @@ class RaceEnv(gym.Env):
         if self._last_proj is None:
             raise RuntimeError("put_back() called before reset()")
         state, proj = self._place_car(float(start_s))
+        if self._rand is not None:
+            self._rand.put_back([0])
         self._laps.move(float(proj.s))
         self._progress = self._laps.progress
         self._falling = 0
@@ -435,12 +488,16 @@ class RaceEnv(gym.Env):
 
     def _observe(self, state: Any, params: dict[str, Any]) -> np.ndarray:
         name = self.observation_name
+        if self.preprocessor is not None and self._rand is not None:
+            return self.preprocessor(_randomized_frame(self._rand, self.world, state, self._steps))
         if self.preprocessor is not None:  # camera / stereo: the car's own preprocessing
             return self.preprocessor(
                 self.world.camera() if name == "camera" else self.world.stereo()
             )
         if name == "lidar":
             return self.world.lidar()
+        if name == "state_lidar":  # the track ahead and the objects around (races with objects)
+            return np.concatenate((self._state_features(state, params), self.world.lidar()))
         return self._state_features(state, params)
 
     def _state_features(self, state: Any, params: dict[str, Any]) -> np.ndarray:
@@ -507,6 +564,38 @@ class RaceEnv(gym.Env):
         self._episode = state["episode"]
 
 
+def _randomizer(
+    source: RandomizeConfig | Perturbation, world: World, observation: str | None, n: int
+) -> Randomizer:
+    """The env's :class:`racer.sim.randomize.Randomizer` for its camera(s) (none: actuation)."""
+    if not isinstance(source, (RandomizeConfig, Perturbation)):
+        raise ConfigError(
+            f"randomize must be a RandomizeConfig or a Perturbation, got {type(source).__name__}"
+        )
+    cfg = world.config.camera
+    laterals: tuple[float, ...] = (0.0,)
+    if observation == "stereo":
+        laterals = (cfg.stereo_baseline_m / 2, -cfg.stereo_baseline_m / 2)
+    return Randomizer(source, cfg, world.texture, n, laterals, frames=observation is not None)
+
+
+def _randomized_frame(rand: Randomizer, world: World, state: Any, steps: int) -> np.ndarray:
+    """The randomised camera frame(s) of the world's car: the floor and backdrop, the world's
+    objects drawn over them, then light, noise, blur and JPEG (Randomizer.finish)."""
+    x, y, yaw = np.array([state.x_m]), np.array([state.y_m]), np.array([state.yaw_rad])
+    frames = rand.render([0], x, y, yaw, finish=False)
+    if world.has_objects:
+        from racer.sim import objects as om
+        from racer.sim.camera import camera_rays
+
+        cfg = world.config.camera
+        rays = camera_rays(cfg)
+        for k, lateral in enumerate(rand.laterals):
+            om.composite(frames[:, k], cfg, rays, lateral, x, y, yaw, world.object_arrays())
+    rand.finish(frames, [0], np.array([state.speed_mps]), np.array([steps]))
+    return frames[0, 0] if frames.shape[1] == 1 else frames[0]
+
+
 _AHEAD_M = np.asarray(LOOKAHEAD_M + CURVATURE_AHEAD_M, dtype=np.float64)
 #: Racing-line samples ahead in the `state` observation (the one at the car is in `params`):
 #: the speeds past the first, then the aims.
@@ -560,6 +649,9 @@ def observation_space(name: str, config: WorldConfig) -> gym.spaces.Box:
         return gym.spaces.Box(
             0.0, float(lidar.max_range_m), shape=(lidar.num_rays,), dtype=np.float32
         )
+    if name == "state_lidar":
+        n = len(STATE_FEATURES) + config.lidar.num_rays
+        return gym.spaces.Box(-5.0, 5.0, shape=(n,), dtype=np.float32)
     return gym.spaces.Box(-5.0, 5.0, shape=(len(STATE_FEATURES),), dtype=np.float32)
 
 

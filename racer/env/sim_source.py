@@ -17,6 +17,10 @@ Episodes start where the training evaluation starts them
 (:func:`racer.train.callbacks.evaluate_policy_laps`): episode ``k`` of ``n`` at ``k/n`` of the
 lap, forward, reset with seed ``k``. The source ends after ``episodes`` episodes; with
 ``episodes=None`` it cycles through :data:`START_POINTS` start points until the runtime stops.
+
+``perturb`` (:class:`racer.sim.randomize.Perturbation`, ``racer drive --perturb``) drives the car
+in a perturbed world (light, noise, blur, lens, latency, ...): the environment applies it exactly as
+``racer evaluate --perturb`` and training's randomisation do.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from racer.contract.bundle import bundle_action_space
 from racer.env.race_env import RaceEnv
 from racer.env.spaces import ActionSpec, resolve_action_space
 from racer.errors import ConfigError
+from racer.sim.randomize import Perturbation
 
 START_POINTS = 8  # start points along the lap when driving an open-ended number of episodes
 
@@ -71,6 +76,7 @@ class SimSource:
         action_spec: the bundle's action space.
         episodes: episodes to drive before the source ends (None: no end).
         max_steps: step limit per episode (None: the environment's default).
+        perturb: fixed sim-to-real perturbations (None: the plain world).
     """
 
     def __init__(
@@ -80,6 +86,7 @@ class SimSource:
         action_spec: ActionSpec,
         episodes: int | None = 1,
         max_steps: int | None = None,
+        perturb: Perturbation | None = None,
     ) -> None:
         if episodes is not None and episodes < 1:
             raise ConfigError(f"--episodes must be >= 1, got {episodes}")
@@ -90,6 +97,7 @@ class SimSource:
             reward="progress",
             start="fixed",
             max_steps=max_steps,
+            randomize=perturb,
         )
         self.spec = action_spec
         self.episodes = episodes
@@ -104,10 +112,11 @@ class SimSource:
         metadata: dict[str, Any],
         episodes: int | None = 1,
         max_steps: int | None = None,
+        perturb: Perturbation | None = None,
     ) -> SimSource:
         """A source matching a bundle: its observation and action space."""
         spec = action_spec_from_bundle(metadata)
-        return cls(track, metadata["observation"], spec, episodes, max_steps)
+        return cls(track, metadata["observation"], spec, episodes, max_steps, perturb)
 
     @property
     def done(self) -> bool:

@@ -15,8 +15,11 @@ A user's reward function is still called once per car per step with that car's f
 Semantics are :class:`RaceEnv`'s, car by car: for the same seed and actions each car's
 observations, rewards, terminations and ``info`` equal those of a ``RaceEnv`` seeded with
 ``seed + i`` (``tests/env/test_vector.py``), as Gymnasium's ``SyncVectorEnv`` of ``RaceEnv`` would
-give them. The cars do not see each other (each drives its own copy of the track); boxes and
-bot cars need PyBullet and stay with ``RaceEnv``, and so do the human views (``render``).
+give them. The cars do not see each other (each drives its own copy of the track). With a
+``race`` (:mod:`racer.env.race_setup`) each car has its own boxes or bot cars, placed at each of
+its resets from its own generator as ``RaceEnv`` places them, and contacts, lidar and camera
+see them through the same numpy object model as ``RaceEnv``'s world (:mod:`racer.sim.objects`).
+The human views (``render``) stay with ``RaceEnv``.
 
 Gymnasium: ``gym.make_vec("racer/Race-v0", num_envs=64, vectorization_mode="vector_entry_point")``
 returns one; autoreset is Gymnasium 1.x's ``NEXT_STEP`` (the step after a car's episode ends
@@ -58,6 +61,7 @@ from racer.env.race_env import (
     REVERSED_STEPS,
     ROUND_ROBIN_ADVANCE,
     START_MODES,
+    STATUS_CRASHED,
     STATUS_IMMOBILIZED,
     STATUS_IN_PROGRESS,
     STATUS_LAP_COMPLETE,
@@ -68,16 +72,20 @@ from racer.env.race_env import (
     _SampleTable,
     observation_space,
 )
+from racer.env.race_setup import Layout, RaceSetup, line_offsets, place_objects, resolve_race
 from racer.env.spaces import ActionSpec, resolve_action_space
 from racer.errors import ConfigError
 from racer.rewards import ParamsBuilder, RewardPlugin, load_reward
 from racer.rewards.builtin import BATCHED
-from racer.rewards.params import ParamsBatch
+from racer.rewards.params import ObjectColumns, ParamsBatch
 from racer.sim import WorldConfig
-from racer.sim.camera import FloorCamera
+from racer.sim import objects as om
+from racer.sim.camera import FloorCamera, camera_rays
 from racer.sim.car import WHEEL_OFFSETS_M, BicycleBatch
 from racer.sim.config import FRONT_OFFSET_M
+from racer.sim.randomize import Perturbation, RandomizeConfig, Randomizer
 from racer.sim.texture import floor_texture
+from racer.sim.world import CONTACT_REACH_M
 from racer.track import Track, load_track
 
 __all__ = ["RaceVectorEnv", "StepColumns"]
@@ -163,7 +171,8 @@ class RaceVectorEnv(VectorEnv):
 
     Arguments are :class:`RaceEnv`'s (``track``, ``observation``, ``action_space``, ``reward``,
     ``start``, ``direction``, ``max_steps``, ``world_config``), shared by every car, plus
-    ``num_envs``. The observation and action spaces are ``RaceEnv``'s batched
+    ``num_envs``, and ``randomize`` (RaceEnv's: each car draws its own episode's world from its
+    own generator). The observation and action spaces are ``RaceEnv``'s batched
     (``single_observation_space`` / ``single_action_space`` are one car's).
     """
 
@@ -181,6 +190,8 @@ class RaceVectorEnv(VectorEnv):
         max_steps: int | None = None,
         world_config: WorldConfig | None = None,
         render_mode: str | None = None,
+        race: RaceSetup | Mapping[str, Any] | str | None = None,
+        randomize: RandomizeConfig | Perturbation | None = None,
     ) -> None:
         if int(num_envs) < 1:
             raise ConfigError(f"num_envs must be >= 1, got {num_envs}")
@@ -248,6 +259,10 @@ class RaceVectorEnv(VectorEnv):
         self._obs: np.ndarray = np.zeros((n, *tuple(space.shape or ())), dtype=space.dtype)
         self._lidar_row = np.full(cfg.lidar.num_rays, cfg.lidar.max_range_m, dtype=np.float32)
         self._started = False
+        self._init_objects(race)
+        self._rand: Randomizer | None = None  # sim-to-real randomisation (racer.sim.randomize)
+        if randomize is not None:
+            self._rand = self._randomizer(randomize)
 
     # ------------------------------------------------------------------ spaces
     def _command_table(self) -> np.ndarray | None:
@@ -367,6 +382,11 @@ class RaceVectorEnv(VectorEnv):
             else:
                 start_s[j] = (int(self._episode[i]) * ROUND_ROBIN_ADVANCE % 1.0) * track.length
             self._episode[i] += 1
+            if self._objs is not None:
+                layout = _per_car(options["layout"], j) if "layout" in options else None
+                self._place_objects(i, layout, float(start_s[j]))
+            if self._rand is not None:  # RaceEnv.reset's draw, after the objects'
+                self._rand.reset_cars([i], [rng])
         self._place(idx, start_s)
         self._steps[idx] = 0
         self._falling[idx] = 0
@@ -408,9 +428,15 @@ class RaceVectorEnv(VectorEnv):
             raise RuntimeError("step_cars() called on a finished episode: reset the car first")
         steer_deg, speed_cmd = self._commands_of(actions)
         cfg = self.config
-        steer = np.clip(np.radians(steer_deg), -MAX_STEERING_RAD, MAX_STEERING_RAD)
-        speed = np.clip(speed_cmd, 0.0, MAX_SPEED_MPS)
-        self._cars.advance(idx, steer, speed, 1.0 / cfg.physics_hz, cfg.substeps)
+        steer_act, speed_act = steer_deg, speed_cmd
+        if self._rand is not None:  # the actuators: latency, steering offset and gain, speed gain
+            steer_act, speed_act = self._rand.commands(idx, steer_deg, speed_cmd)
+        steer = np.clip(np.radians(steer_act), -MAX_STEERING_RAD, MAX_STEERING_RAD)
+        speed = np.clip(speed_act, 0.0, MAX_SPEED_MPS)
+        if self._objs is None:
+            self._cars.advance(idx, steer, speed, 1.0 / cfg.physics_hz, cfg.substeps)
+        else:
+            self._drive_among_objects(idx, steer, speed)
         self._steps[idx] += 1
         self._observe_cars(idx, speed_cmd, steer_deg, cols, first=False)
         # the statuses, in RaceEnv.step's order
@@ -419,6 +445,7 @@ class RaceVectorEnv(VectorEnv):
         status = np.full(idx.size, STATUS_IN_PROGRESS, dtype=object)
         status[self._still[idx] >= IMMOBILIZED_STEPS] = STATUS_IMMOBILIZED
         status[self._falling[idx] >= REVERSED_STEPS] = STATUS_REVERSED
+        status[self._crashed[idx]] = STATUS_CRASHED
         status[off] = STATUS_OFF_TRACK
         status[lap_due] = STATUS_LAP_COMPLETE
         terminated = status != STATUS_IN_PROGRESS
@@ -462,6 +489,8 @@ class RaceVectorEnv(VectorEnv):
         if idx.size == 0:
             return cols
         self._place(idx, start_s)
+        if self._rand is not None:
+            self._rand.put_back(idx)
         zeros = np.zeros(idx.size)
         # _observe_cars(first=False) moves the lap counts by the jump and counts the progress;
         # the reversed / immobilized counters then restart, as RaceEnv.put_back does
@@ -492,6 +521,11 @@ class RaceVectorEnv(VectorEnv):
             xy = np.asarray(track.point_at(start_s[sel]), dtype=np.float64).reshape(-1, 2)
             yaw = np.asarray(track.heading_at(start_s[sel]), dtype=np.float64).reshape(-1)
             self._cars.reset(idx[sel], xy[:, 0], xy[:, 1], yaw)
+        if self._objs is not None:  # World.reset_car: a car placed touching an object
+            m = self._cars
+            self._crashed[idx] = om.overlaps(
+                m.x_m[idx], m.y_m[idx], m.yaw_rad[idx], self._objs.rows(idx)
+            )
 
     def next_lap(self, idx: np.ndarray) -> None:
         """RaceEnv.next_lap for cars ``idx``: go on into the next lap after ``lap_complete``."""
@@ -508,6 +542,17 @@ class RaceVectorEnv(VectorEnv):
             rng, _ = seeding.np_random()
             self._rngs[i] = rng
         return rng
+
+    def _randomizer(self, source: RandomizeConfig | Perturbation) -> Randomizer:
+        """RaceEnv's randomiser, one slot per car (racer.sim.randomize)."""
+        if not isinstance(source, (RandomizeConfig, Perturbation)):
+            raise ConfigError(
+                f"randomize must be a RandomizeConfig or a Perturbation, got {type(source).__name__}"
+            )
+        cfg = self.config
+        cams = tuple(c.lateral_m for c in self._cams) or (0.0,)
+        texture = floor_texture(self.track, cfg.texture_m_per_px, cfg.texture_margin_m)
+        return Randomizer(source, cfg.camera, texture, self.num_envs, cams, frames=bool(self._cams))
 
     def _observe_cars(
         self,
@@ -582,6 +627,7 @@ class RaceVectorEnv(VectorEnv):
                 self._progress[cars],
                 proj,
                 rev,
+                **self._object_params(cars),
             )
             cols.params.put(sel, batch)
             offtrack[sel] = batch.columns["is_offtrack"]
@@ -593,8 +639,8 @@ class RaceVectorEnv(VectorEnv):
                     steps = self._steps[cars].tolist()
                     for j in range(sel.size):
                         rewards[sel[j]] = reward_fn(batch.row(j), step=steps[j])
-            if self.observation_name == "state":
-                self._obs[cars] = self._state_features(
+            if self.observation_name in ("state", "state_lidar"):
+                self._obs[cars, : len(STATE_FEATURES)] = self._state_features(
                     rev,
                     front[sel],
                     yaw[sel],
@@ -605,11 +651,44 @@ class RaceVectorEnv(VectorEnv):
                     batch,
                 )
         cols.info["_offtrack"] = offtrack
-        if self.observation_name == "lidar":
-            self._obs[idx] = self._lidar_row
+        if self.observation_name in ("lidar", "state_lidar"):
+            tail = slice(len(STATE_FEATURES) if self.observation_name == "state_lidar" else 0, None)
+            if self._objs is None:
+                self._obs[idx, tail] = self._lidar_row
+            else:
+                lc = self.config.lidar
+                ox = x + lc.forward_m * np.cos(yaw)
+                oy = y + lc.forward_m * np.sin(yaw)
+                self._obs[idx, tail] = om.lidar_ranges(
+                    ox,
+                    oy,
+                    yaw,
+                    self._lidar_angles,
+                    lc.max_range_m,
+                    lc.height_m,
+                    self._objs.rows(idx),
+                )
         elif self._cams:
+            rand = self._rand
+            rframes = None if rand is None else rand.render(idx, x, y, yaw, finish=False)
             for k, cam in enumerate(self._cams):
-                self._obs[idx, k] = cam.render_many(x, y, yaw)
+                frames = cam.render_many(x, y, yaw) if rframes is None else rframes[:, k]
+                if self._objs is not None:
+                    om.composite(
+                        frames,
+                        self.config.camera,
+                        self._rays,
+                        cam.lateral_m,
+                        x,
+                        y,
+                        yaw,
+                        self._objs.rows(idx),
+                    )
+                self._obs[idx, k] = frames
+            if rand is not None:  # light, noise, blur, JPEG over the objects too
+                frames = self._obs[idx]
+                rand.finish(frames, idx, speed, self._steps[idx])
+                self._obs[idx] = frames
         cols.obs = self._obs[idx]
         return proj_s
 
@@ -658,6 +737,127 @@ class RaceVectorEnv(VectorEnv):
         aim = np.arctan2(ly[:, n_speed:] - fy, lx[:, n_speed:] - fx) - yaw[:, None]
         feats[:, n0 + 2 + n_speed :] = ((aim + np.pi) % (2 * np.pi) - np.pi) / np.pi
         return np.clip(feats, -5.0, 5.0)
+
+    # ------------------------------------------------------------------ objects
+    def _init_objects(self, race: RaceSetup | Mapping[str, Any] | str | None) -> None:
+        """Per-car boxes and bots (racer.sim.objects), when the race has any."""
+        self.race_setup: RaceSetup = resolve_race(race)
+        n = self.num_envs
+        self._crashed = np.zeros(n, dtype=bool)
+        self._n_boxes = self.race_setup.n_boxes
+        self._n_bots = self.race_setup.n_bots
+        self._objs: om.ObjectArrays | None = None
+        self._bots = om.BotArrays.empty(n, self._n_bots)
+        self._speed = np.zeros((n, self._n_boxes + self._n_bots))
+        self._lines: dict[bool, om.LineOffsets] = {}
+        lc = self.config.lidar
+        self._lidar_angles = np.radians(np.linspace(-lc.fov_deg / 2, lc.fov_deg / 2, lc.num_rays))
+        self._rays = camera_rays(self.config.camera)
+        if self._n_boxes + self._n_bots:
+            self._objs = om.ObjectArrays.empty(n, self._n_boxes + self._n_bots)
+
+    def _line(self, rev: bool) -> om.LineOffsets:
+        line = self._lines.get(rev)
+        if line is None:
+            line = self._lines[rev] = line_offsets(
+                self._builders[rev].racing_line, self._tracks[rev]
+            )
+        return line
+
+    def _place_objects(self, i: int, layout: Layout | None, start_s: float) -> None:
+        """Car ``i``'s objects for its new episode (RaceEnv._place_objects' draws, in order)."""
+        objs = self._objs
+        assert objs is not None
+        rev = bool(self._rev[i])
+        track = self._tracks[rev]
+        if layout is None:
+            layout = place_objects(self.race_setup, track, self._rng(i), start_s)
+        if (len(layout.boxes), len(layout.bots)) != (self._n_boxes, self._n_bots):
+            raise ConfigError(
+                f"a layout of {len(layout.boxes)} boxes and {len(layout.bots)} bots for a race of "
+                f"{self._n_boxes} boxes and {self._n_bots} bots"
+            )
+        size = self.config.box_size_m
+        hl, hw, h = 0.5 * size[0], 0.5 * size[1], size[2]
+        for k, b in enumerate(layout.boxes):
+            objs.x[i, k], objs.y[i, k], objs.yaw[i, k] = b.x_m, b.y_m, b.yaw_rad
+            objs.half_l[i, k], objs.half_w[i, k], objs.z1[i, k] = hl, hw, h
+            objs.bot[i, k] = False
+        bots = self._bots
+        for j, bot in enumerate(layout.bots):
+            bots.s[i, j] = bot.s_m
+            bots.lane[i, j] = bots.target[i, j] = bot.lateral_m
+            bots.speed[i, j] = bot.speed_mps
+            bots.period_s[i, j] = bot.lane_change_s
+            bots.timer_s[i, j] = bot.timer_s
+            bots.on_line[i, j] = bot.racing_line
+            k = self._n_boxes + j
+            objs.half_l[i, k] = 0.5 * om.BOT_SIZE_M[0]
+            objs.half_w[i, k] = 0.5 * om.BOT_SIZE_M[1]
+            objs.z1[i, k] = om.BOT_SIZE_M[2]
+            objs.bot[i, k] = True
+        if self._n_bots:
+            self._move_bots(np.array([i]), 0.0)
+
+    def _move_bots(self, idx: np.ndarray, dt_s: float) -> None:
+        """World._advance_bots for cars ``idx``: on by ``dt_s``, then where they stand."""
+        objs = self._objs
+        assert objs is not None
+        bots = self._bots
+        k0 = self._n_boxes
+        for rev in (False, True):
+            rows = idx[self._rev[idx] == rev]
+            if rows.size == 0:
+                continue
+            track = self._tracks[rev]
+            if dt_s:
+                bots.advance(rows, dt_s, float(track.length), bool(track.closed))
+            line = self._line(rev) if bots.on_line[rows].any() else None
+            lat = bots.lateral(rows, line)
+            x, y, yaw = om.bot_poses(track, bots.s[rows], lat)
+            objs.x[rows, k0:], objs.y[rows, k0:], objs.yaw[rows, k0:] = x, y, yaw
+            self._speed[rows, k0:] = bots.speed[rows]
+
+    def _drive_among_objects(self, idx: np.ndarray, steer: np.ndarray, speed: np.ndarray) -> None:
+        """World.step's car and contacts for cars ``idx``: bots first, then the car, with a
+        contact check at every physics substep while an object is within reach."""
+        objs = self._objs
+        assert objs is not None
+        cfg = self.config
+        dt = 1.0 / cfg.physics_hz
+        if self._n_bots:
+            self._move_bots(idx, 1.0 / CONTROL_HZ)
+        m = self._cars
+        reach = CONTACT_REACH_M + MAX_SPEED_MPS / CONTROL_HZ
+        near = om.nearest_gap(m.x_m[idx], m.y_m[idx], objs.rows(idx)) <= reach
+        far = ~near
+        if far.any():
+            m.advance(idx[far], steer[far], speed[far], dt, cfg.substeps)
+        crashed = np.zeros(idx.size, dtype=bool)
+        if near.any():
+            cars = idx[near]
+            hit = np.zeros(cars.size, dtype=bool)
+            rows = objs.rows(cars)
+            for _ in range(cfg.substeps):
+                m.advance(cars, steer[near], speed[near], dt, 1)
+                hit |= om.overlaps(m.x_m[cars], m.y_m[cars], m.yaw_rad[cars], rows)
+            crashed[near] = hit
+        self._crashed[idx] = crashed
+
+    def _object_params(self, cars: np.ndarray) -> dict[str, Any]:
+        """build_many's object arguments for cars ``cars``."""
+        objs = self._objs
+        if objs is None:
+            return {}
+        return {
+            "objects": ObjectColumns(objs.x[cars], objs.y[cars], objs.yaw[cars], self._speed[cars]),
+            "is_crashed": self._crashed[cars],
+            "camera_hfov_rad": math.radians(self.config.camera.hfov_deg),
+        }
+
+    def objects_of(self, i: int) -> om.ObjectArrays | None:
+        """Car ``i``'s boxes and bots this step (boxes first; None: the race has none)."""
+        return None if self._objs is None else self._objs.rows(np.array([i]))
 
     # ------------------------------------------------------------------ info
     def _vector_info(self, cols: StepColumns, reset_cols: StepColumns | None) -> dict[str, Any]:

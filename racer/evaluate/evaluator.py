@@ -29,7 +29,7 @@ import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -44,11 +44,12 @@ from racer.env.race_env import (
     STATUS_TIME_UP,
     RaceEnv,
 )
+from racer.env.race_setup import place_objects
 from racer.env.ranking import RaceScore, ranking_key
 from racer.env.vector import RaceVectorEnv, StepColumns
 from racer.errors import ConfigError
 from racer.evaluate.policies import BatchPolicy, Policy, batch_policy
-from racer.evaluate.races import RaceConfig, RaceFormat, setup_race
+from racer.evaluate.races import RaceConfig, setup_race, trial_rng
 from racer.track import Track, load_track
 from racer.train.run_folder import (
     SIMTRACE_HEADER_LINE,
@@ -318,6 +319,9 @@ class Evaluator:
             and the policy can drive many cars (:func:`racer.evaluate.policies.batch_policy`);
             False drives them one after another in a ``RaceEnv``; None (the default) drives them
             together from :data:`TOGETHER_MIN_TRIALS` trials up, where it is faster.
+        randomize: sim-to-real perturbations (:class:`racer.sim.randomize.Perturbation`, fixed
+            levels, or a :class:`~racer.sim.randomize.RandomizeConfig`), applied by the envs
+            exactly as in training; None: the plain world.
     """
 
     def __init__(
@@ -327,8 +331,10 @@ class Evaluator:
         config: RaceConfig | None = None,
         world_config: Any = None,
         together: bool | None = None,
+        randomize: Any = None,
     ) -> None:
         self.policy = policy
+        self.randomize = randomize
         self.world_config = world_config
         self.config = config or RaceConfig()
         self.track: Track = track if isinstance(track, Track) else load_track(track)
@@ -338,7 +344,7 @@ class Evaluator:
             )
         if together is None:
             together = self.config.trials >= TOGETHER_MIN_TRIALS
-        self.together = together and self.config.race == RaceFormat.TIME_TRIAL
+        self.together = together  # boxes and bots too: RaceVectorEnv has them (racer.sim.objects)
         self.limit_steps = int(
             math.ceil(self.config.laps * self.config.time_limit_per_lap_s * CONTROL_HZ)
         )
@@ -351,6 +357,7 @@ class Evaluator:
             direction="forward",
             max_steps=self.limit_steps + 1,  # the evaluator's time limit comes first
             world_config=world_config,
+            randomize=randomize,
         )
         check = getattr(policy, "check_observation", None)
         if check is not None:
@@ -435,11 +442,20 @@ class Evaluator:
             direction="forward",
             max_steps=self.limit_steps + 1,
             world_config=self.world_config,
+            randomize=self.randomize,
+            race=cfg.setup,
         )
-        layout: dict[str, Any] = {"boxes": [], "bots": []}
-        obs, info = venv.reset(options={"start_s": 0.0, "reverse": False})
+        # each trial's objects as setup_race places them for run_trial (the trial's generator)
+        lays = [place_objects(cfg.setup, self.track, trial_rng(cfg.seed, k)) for k in range(n)]
+        options: dict[str, Any] = {"start_s": 0.0, "reverse": False}
+        if cfg.setup.n_boxes or cfg.setup.n_bots:
+            options["layout"] = lays
+        obs, info = venv.reset(options=options)
         batch.reset(venv, np.arange(n))
-        runs = [_TrialRun(cfg, k, layout, _car_info(info, k), self.limit_steps) for k in range(n)]
+        runs = [
+            _TrialRun(cfg, k, lays[k].to_dict(), _car_info(info, k), self.limit_steps)
+            for k in range(n)
+        ]
         results: list[TrialResult | None] = [None] * n
         active = np.arange(n)
         track = venv.driven_tracks[False]
@@ -463,7 +479,8 @@ class Evaluator:
             if backs:
                 x, y, _ = venv.car_poses()
                 start_s = [
-                    self._put_back_s(track, runs[i].crashed_last, x[i], y[i], ()) for i in backs
+                    self._put_back_s(track, runs[i].crashed_last, x[i], y[i], _objects_of(venv, i))
+                    for i in backs
                 ]
                 idx = np.asarray(backs)
                 back = venv.put_back_cars(idx, np.asarray(start_s))
@@ -515,6 +532,29 @@ class Evaluator:
 
 
 _GO, _NEXT_LAP, _PUT_BACK, _END = "go", "next_lap", "put_back", "end"
+
+
+class _Placed(NamedTuple):
+    """An object's centre and size, as ``_put_back_s`` reads them (a World's ObjectState too)."""
+
+    x_m: float
+    y_m: float
+    size_m: tuple[float, float, float]
+
+
+def _objects_of(venv: RaceVectorEnv, i: int) -> list[_Placed]:
+    """Car ``i``'s boxes and bots now (RaceEnv's ``world.objects()`` for ``_put_back_s``)."""
+    objs = venv.objects_of(i)
+    if objs is None:
+        return []
+    return [
+        _Placed(
+            float(objs.x[0, k]),
+            float(objs.y[0, k]),
+            (2 * float(objs.half_l[0, k]), 2 * float(objs.half_w[0, k]), float(objs.z1[0, k])),
+        )
+        for k in range(objs.count)
+    ]
 
 
 class _TrialRun:

@@ -9,7 +9,10 @@ name installed nowhere gets a note instead of a map. Boards whose tracks share a
 short hash of the geometry in their title. Each board names the track's lap-time bound (the
 fastest lap the simulated car can drive) and each row shows the racer's average of 3 laps as a
 multiple of it (``vs bound``); a note under the table marks the built-in drivers' reference rows
-(``expert:...``). Every text from the database is HTML-escaped.
+(``expert:...``). Head-to-head brackets saved beside the leaderboard file
+(:mod:`racer.evaluate.leaderboard.bracket`) follow, drawn as rounds of matches left to right,
+each match's winner in bold with both cars' figures. Every text from the database or a bracket
+is HTML-escaped.
 """
 
 from __future__ import annotations
@@ -69,6 +72,17 @@ tr.incomplete td { color: #888; }
 svg { background: #c9c9c9; border-radius: 6px; }
 .note { color: #666; font-size: 13px; }
 .bound { color: #444; font-size: 14px; margin: 0 0 8px 0; }
+.bracket { display: flex; gap: 28px; align-items: stretch; background: #fff;
+           border: 1px solid #ddd; border-radius: 8px; padding: 16px; overflow-x: auto; }
+.round { display: flex; flex-direction: column; justify-content: space-around; gap: 12px;
+         min-width: 210px; }
+.round h3 { font-size: 14px; margin: 0 0 4px 0; color: #444; }
+.match { border: 1px solid #ccc; border-radius: 6px; font-size: 13px; background: #fdfdfd; }
+.match .car { display: flex; justify-content: space-between; gap: 10px; padding: 4px 8px; }
+.match .car + .car { border-top: 1px solid #e5e5e5; }
+.match .won { font-weight: 700; background: #eef7ee; }
+.match .fig { color: #666; font-variant-numeric: tabular-nums; }
+.champion { align-self: center; font-size: 16px; font-weight: 700; }
 """
 
 
@@ -240,7 +254,10 @@ def render_html(db: str | Path, title: str = "racer leaderboard") -> str:
     Returns:
         The HTML text.
     """
-    sections = [_board_html(b) for b in track_boards(db)]
+    brackets = _brackets(db)
+    boards = [] if brackets and not Path(db).is_file() else track_boards(db)  # a bracket alone
+    sections = [_board_html(b) for b in boards]
+    sections += [bracket_html(b) for b in brackets]
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     body = "\n".join(sections) or '<p class="note">No submissions yet.</p>'
     return (
@@ -253,6 +270,73 @@ def render_html(db: str | Path, title: str = "racer leaderboard") -> str:
         f"(penalties included), each racer's best submission, off-tracks break ties; "
         f"incomplete runs by completion. Generated {stamp}.</div>"
         f"{body}</body></html>\n"
+    )
+
+
+def _brackets(db: str | Path) -> list[dict[str, Any]]:
+    """The brackets saved beside ``db``; none when the file is unreadable (the page still shows)."""
+    from racer.evaluate.leaderboard.bracket import load_brackets
+
+    try:
+        return load_brackets(db)
+    except RacerError:
+        return []
+
+
+def _match_car(m: dict[str, Any], side: str, index: int) -> str:
+    name = m.get(side)
+    if name is None:
+        return '<div class="car"><span class="note">bye</span></div>'
+    cars = m.get("cars") or []
+    fig = ""
+    if index < len(cars):
+        c = cars[index]
+        if c.get("episode_status") == "lap_complete":
+            fig = f"{float(c.get('elapsed_time_in_milliseconds', 0)) / 1000.0:.2f} s"
+        else:
+            fig = f"{float(c.get('completion_percentage', 0.0)):.1f}%"
+        crashes = int(c.get("crash_count", 0))
+        if crashes:
+            fig += f", {crashes} crash{'es' if crashes > 1 else ''}"
+    won = " won" if name == m.get("winner") else ""
+    pole = ' title="on pole"' if name == m.get("pole") else ""
+    return (
+        f'<div class="car{won}"{pole}><span>{html.escape(str(name))}</span>'
+        f'<span class="fig">{html.escape(fig)}</span></div>'
+    )
+
+
+def bracket_html(bracket: dict[str, Any]) -> str:
+    """One saved bracket (:meth:`racer.evaluate.leaderboard.bracket.Bracket.to_dict` data) as a
+    section: the rounds left to right, each match with both cars, the winner in bold."""
+    rounds = bracket.get("rounds") or []
+    columns = []
+    for k, matches in enumerate(rounds):
+        last = k == len(rounds) - 1
+        label = "Final" if last else f"Round {k + 1}"
+        boxes = "".join(
+            f'<div class="match" data-match="{int(m.get("number", 0))}">'
+            f"{_match_car(m, 'a', 0)}{_match_car(m, 'b', 1)}</div>"
+            for m in matches
+        )
+        columns.append(f'<div class="round"><h3>{label}</h3>{boxes}</div>')
+    champion = html.escape(str(bracket.get("champion", "")))
+    columns.append(f'<div class="champion"><span class="note">champion</span><br>{champion}</div>')
+    entrants = ", ".join(
+        f"{int(e.get('seed', 0))}. {html.escape(str(e.get('name', '')))}"
+        f" ({html.escape(str(e.get('seeded_by', '')))})"
+        for e in bracket.get("entrants") or []
+    )
+    laps = int(bracket.get("laps", 1))
+    return (
+        f'<section class="bracket-section"><h2>{html.escape(str(bracket.get("track", "")))} '
+        f"&middot; head-to-head bracket</h2>"
+        f'<p class="note">{laps} lap{"s" if laps != 1 else ""} per race, seed '
+        f"{int(bracket.get('seed', 0))}, run "
+        f"{html.escape(str(bracket.get('created_utc', ''))[:16].replace('T', ' '))} UTC. "
+        f"Seeds: {entrants}. Winner: first to drive the laps, penalties included (the car "
+        "behind counts a crash and waits out its penalty), else the one that drove further.</p>"
+        f'<div class="bracket">{"".join(columns)}</div></section>'
     )
 
 

@@ -3,11 +3,17 @@
 DeepRacer's three formats, set up on a :class:`racer.sim.World` before each trial:
 
 - ``time-trial``: the car alone on the track.
-- ``object-avoidance``: ``boxes`` static boxes on the road, at seeded arc lengths spread over the
-  lap (one per equal sector, outside the start area), each in the middle of the left or the right
-  lane (seeded), as DeepRacer places them.
-- ``head-to-head``: ``bots`` bot cars driving the centre line at ``bot_speed_mps``, started
-  ahead of the car and spread evenly over the lap.
+- ``object-avoidance``: ``boxes`` static boxes on the road, spread over the lap (one per equal
+  sector, outside the start area), each in the middle of the left or the right lane; placed
+  ``box_placement``: ``random`` (seeded per trial), ``fixed`` or DeepRacer's ``alternating``.
+- ``head-to-head``: ``bots`` bot cars at ``bot_speed_mps``, started ahead of the car and spread
+  evenly over the lap, on the centre or the racing line, changing lanes every
+  ``bot_lane_change_s`` when set.
+
+The objects come from the env's placement (:mod:`racer.env.race_setup`, the one home of the race
+setup that training uses too): :attr:`RaceConfig.setup` is the race as a
+:class:`racer.env.race_setup.RaceSetup`, and :func:`setup_race` places trial ``k``'s objects
+from the generator :func:`trial_rng` gives it.
 
 :class:`RaceConfig` also holds DeepRacer's evaluation rules (laps, off-track and crash penalties,
 reset limit, time limit); every field has a one-line docstring.
@@ -16,36 +22,54 @@ reset limit, time limit); every field has a one-line docstring.
 from __future__ import annotations
 
 import dataclasses
-import enum
 import math
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from racer.env.race_setup import (  # the race's objects live with the env: one placement code
+    BOT_MIN_GAP_M,
+    BOX_LANE_FRACTION,
+    DEFAULT_BOT_SPEED_MPS,
+    DEFAULT_BOTS,
+    DEFAULT_BOXES,
+    FINISH_CLEAR_M,
+    START_CLEAR_M,
+    BoxPlacement,
+    RaceFormat,
+    RaceSetup,
+    apply_layout,
+    bot_starts,
+    place_boxes,
+    place_objects,
+)
 from racer.errors import ConfigError
+
+__all__ = [
+    "BOT_MIN_GAP_M",
+    "BOX_LANE_FRACTION",
+    "DEFAULT_BOTS",
+    "DEFAULT_BOT_SPEED_MPS",
+    "DEFAULT_BOXES",
+    "FINISH_CLEAR_M",
+    "LEADERBOARD_LAPS",
+    "START_CLEAR_M",
+    "BoxPlacement",
+    "RaceConfig",
+    "RaceFormat",
+    "bot_starts",
+    "place_boxes",
+    "setup_race",
+    "trial_rng",
+]
 
 DEFAULT_TRIALS = 3  # DeepRacer's console evaluation runs 3 trials
 DEFAULT_OFFTRACK_PENALTY_S = 5.0  # seconds added per off-track (DeepRacer races use 1-5 s)
 DEFAULT_CRASH_PENALTY_S = 5.0  # seconds added per collision with a box or a bot car
 DEFAULT_RESET_LIMIT = 10_000  # DeepRacer's "unlimited" resets; the time limit bounds a trial
 DEFAULT_TIME_LIMIT_PER_LAP_S = 180.0  # simulated seconds per requested lap before time_up
-DEFAULT_BOXES = 3  # DeepRacer's object-avoidance default
-DEFAULT_BOTS = 1
-DEFAULT_BOT_SPEED_MPS = 0.8  # slower than a lapping car so it has to overtake
 LEADERBOARD_LAPS = 3  # DeepRacer ranks the average of 3 consecutive laps
-START_CLEAR_M = 2.0  # no box within this distance after the start line, m
-FINISH_CLEAR_M = 1.0  # no box within this distance before the start line, m
-BOT_MIN_GAP_M = 2.0  # the first bot starts at least this far ahead of the car, m
-BOX_LANE_FRACTION = 0.25  # box centre at +-width/4: the middle of the left/right lane
-
-
-class RaceFormat(enum.StrEnum):
-    """DeepRacer's race formats."""
-
-    TIME_TRIAL = "time-trial"
-    OBJECT_AVOIDANCE = "object-avoidance"
-    HEAD_TO_HEAD = "head-to-head"
 
 
 @dataclass
@@ -72,6 +96,12 @@ class RaceConfig:
     """Head-to-head: number of bot cars."""
     bot_speed_mps: float = DEFAULT_BOT_SPEED_MPS
     """Head-to-head: bot car speed, m/s."""
+    box_placement: str = "random"
+    """Object avoidance: random (per trial), fixed (one draw from seed) or alternating."""
+    bot_lane_change_s: float = 0.0
+    """Head-to-head: seconds between a bot's lane changes (0: bots keep to their line)."""
+    bot_line: str = "center"
+    """Head-to-head: the line bots drive, center or racing."""
     seed: int = 0
     """Seed of object placement (trial ``k`` uses ``seed`` and ``k``)."""
 
@@ -92,8 +122,21 @@ class RaceConfig:
                 raise ConfigError(f"{name} must be a number >= 0, got {value}")
         if not math.isfinite(self.time_limit_per_lap_s) or self.time_limit_per_lap_s <= 0:
             raise ConfigError(f"time_limit_per_lap_s must be > 0, got {self.time_limit_per_lap_s}")
-        if not 0.0 <= self.bot_speed_mps <= 4.0:
-            raise ConfigError(f"bot_speed_mps must be within 0-4 m/s, got {self.bot_speed_mps}")
+        self.setup  # noqa: B018  (checks the object settings: RaceSetup's rules)
+
+    @property
+    def setup(self) -> RaceSetup:
+        """The objects of this race, as training's env takes them (:class:`RaceSetup`)."""
+        return RaceSetup(
+            race=self.race,
+            boxes=self.boxes,
+            box_placement=self.box_placement,
+            bots=self.bots,
+            bot_speed_mps=self.bot_speed_mps,
+            bot_lane_change_s=self.bot_lane_change_s,
+            bot_line=self.bot_line,
+            seed=self.seed,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready dict."""
@@ -102,117 +145,35 @@ class RaceConfig:
         return data
 
 
-@dataclass(frozen=True)
-class BoxPlacement:
-    """One obstacle box.
-
-    Attributes:
-        s_m: arc length along the driven track, m.
-        lateral_m: offset from the centre line, m (+ = left of the driving direction).
-        x_m: centre x, m.
-        y_m: centre y, m.
-        yaw_rad: rotation (the track heading there), rad.
-    """
-
-    s_m: float
-    lateral_m: float
-    x_m: float
-    y_m: float
-    yaw_rad: float
-
-
 def trial_rng(seed: int, trial: int) -> np.random.Generator:
     """The random generator of one trial: independent streams per (seed, trial)."""
     return np.random.default_rng([int(seed), int(trial)])
 
 
-def place_boxes(
-    track: Any, n: int, rng: np.random.Generator, start_s: float = 0.0
-) -> list[BoxPlacement]:
-    """Seeded box positions, spread over the lap, in the left or right lane, off the start area.
-
-    The usable part of the lap (from ``START_CLEAR_M`` after the start to ``FINISH_CLEAR_M``
-    before it) is cut into ``n`` equal sectors; each box lies in the middle 60% of its sector,
-    at a random arc length, in the middle of a random lane (``+-width/4``).
-
-    Args:
-        track: the driven :class:`racer.track.Track`.
-        n: the number of boxes.
-        rng: the generator (see :func:`trial_rng`).
-        start_s: the start line's arc length, m.
-
-    Returns:
-        The placements, in driving order.
-
-    Raises:
-        ConfigError: the track is too short for ``n`` boxes.
-    """
-    if n == 0:
-        return []
-    usable = float(track.length) - START_CLEAR_M - FINISH_CLEAR_M
-    sector = usable / n
-    if sector < 1.0:
-        raise ConfigError(
-            f"track {track.name!r} ({track.length:.1f} m) is too short for {n} boxes; use fewer"
-        )
-    out: list[BoxPlacement] = []
-    for k in range(n):
-        u = rng.uniform(0.2, 0.8)
-        lane = 1.0 if rng.integers(2) else -1.0
-        s = start_s + START_CLEAR_M + (k + u) * sector
-        if track.closed:
-            s %= float(track.length)
-        width = float(track.width_at(s))
-        lateral = lane * BOX_LANE_FRACTION * width
-        cx, cy = np.asarray(track.point_at(s), dtype=np.float64).reshape(-1)
-        yaw = float(track.heading_at(s))
-        x = float(cx) - lateral * math.sin(yaw)
-        y = float(cy) + lateral * math.cos(yaw)
-        out.append(BoxPlacement(s_m=float(s), lateral_m=lateral, x_m=x, y_m=y, yaw_rad=yaw))
-    return out
-
-
-def bot_starts(track: Any, n: int, start_s: float = 0.0) -> list[float]:
-    """Arc lengths of ``n`` bot cars: ahead of the car, spread evenly over the lap.
-
-    The first bot starts ``BOT_MIN_GAP_M`` ahead of the car, the others follow at equal spacing,
-    the last still ``BOT_MIN_GAP_M`` or more ahead of the car's start from behind.
-
-    Args:
-        track: the track the bots drive (the world's track).
-        n: the number of bots.
-        start_s: the car's start, m.
-
-    Returns:
-        One arc length per bot, m.
-    """
-    length = float(track.length)
-    spacing = (length - 2.0 * BOT_MIN_GAP_M) / max(n, 1)
-    starts = [start_s + BOT_MIN_GAP_M + k * spacing for k in range(n)]
-    return [s % length if track.closed else min(s, length) for s in starts]
-
-
-def setup_race(world: Any, track: Any, config: RaceConfig, trial: int) -> dict[str, Any]:
+def setup_race(
+    world: Any, track: Any, config: RaceConfig, trial: int, line: Any = None
+) -> dict[str, Any]:
     """Clear the world's objects and place this trial's boxes or bots.
+
+    The placement is training's (:func:`racer.env.race_setup.place_objects`) with the trial's
+    generator, from the start line.
 
     Args:
         world: the :class:`racer.sim.World`.
         track: the driven track (forward direction; the world's own track).
         config: the race settings.
         trial: the trial index (seeds the placement).
+        line: the driven track's racing-line offsets
+            (:func:`racer.env.race_setup.line_offsets`), for bots on the racing line.
 
     Returns:
         A JSON-ready description: ``{"boxes": [...], "bots": [...]}``.
     """
-    world.clear_objects()
-    rng = trial_rng(config.seed, trial)
-    layout: dict[str, Any] = {"boxes": [], "bots": []}
-    if config.race == RaceFormat.OBJECT_AVOIDANCE:
-        for b in place_boxes(track, config.boxes, rng):
-            world.add_box(b.x_m, b.y_m, b.yaw_rad)
-            layout["boxes"].append(dataclasses.asdict(b))
-    elif config.race == RaceFormat.HEAD_TO_HEAD:
-        for s in bot_starts(track, config.bots):
-            world.add_bot(s, config.bot_speed_mps, 0.0)
-            layout["bots"].append({"s_m": s, "speed_mps": config.bot_speed_mps})
-    return layout
+    layout = place_objects(config.setup, track, trial_rng(config.seed, trial))
+    if line is None and any(b.racing_line for b in layout.bots):
+        from racer.env.race_setup import line_offsets
+        from racer.track.racing_line import racing_line
+
+        line = line_offsets(racing_line(track, world.config.car_limits()), track)
+    apply_layout(world, layout, track, line)
+    return layout.to_dict()

@@ -28,6 +28,7 @@ __all__ = [
     "DEFAULT_CAMERA_HFOV_RAD",
     "EXTRA_KEYS",
     "OBJECT_IN_CAMERA_RANGE_M",
+    "ObjectColumns",
     "ObjectInfo",
     "ParamsBatch",
     "ParamsBuilder",
@@ -114,6 +115,22 @@ class ReadOnlyList(list):  # type: ignore[type-arg]
 
     def __reduce__(self) -> tuple[Any, ...]:  # pickle/copy without list's append protocol
         return (ReadOnlyList, (list(self),))
+
+
+class ObjectColumns(NamedTuple):
+    """Many cars' objects for :meth:`ParamsBuilder.build_many`: arrays shaped (cars, objects).
+
+    Attributes:
+        x: Position x, metres.
+        y: Position y, metres.
+        yaw: Heading, radians, counter-clockwise from +x.
+        speed: Speed, m/s (0 for a static box).
+    """
+
+    x: np.ndarray
+    y: np.ndarray
+    yaw: np.ndarray
+    speed: np.ndarray
 
 
 class ObjectInfo(NamedTuple):
@@ -248,9 +265,12 @@ class ParamsBatch:
         params.update(self._shared)
         params["closest_waypoints"] = list(params["closest_waypoints"])
         params["racing_line_point"] = list(params["racing_line_point"])
-        params["closest_objects"] = [0, 0]
-        for key in _EMPTY_OBJECT_LISTS:
-            params[key] = []
+        if "closest_objects" in lists:  # the cars have objects: their lists, DeepRacer's types
+            params["objects_location"] = [tuple(p) for p in params["objects_location"]]
+        else:
+            params["closest_objects"] = [0, 0]
+            for key in _EMPTY_OBJECT_LISTS:
+                params[key] = []
         return params
 
 
@@ -525,8 +545,11 @@ class ParamsBuilder:
         progress: np.ndarray,
         projection: Projection,
         is_reversed: bool,
+        objects: ObjectColumns | None = None,
+        is_crashed: np.ndarray | None = None,
+        camera_hfov_rad: float | None = None,
     ) -> ParamsBatch:
-        """The ``params`` of many cars at once, on a track without objects (see :meth:`build`).
+        """The ``params`` of many cars at once (see :meth:`build`).
 
         Args:
             front_xy: (n, 2) front points, m.
@@ -540,6 +563,9 @@ class ParamsBuilder:
             progress: (n,) progress the env tracks, percent.
             projection: ``track.project(front_xy)`` (fields shaped (n,)).
             is_reversed: the episodes run the track reversed (this builder's direction).
+            objects: each car's objects (the same number per car), or None: no objects.
+            is_crashed: (n,) whether each car touched an object this step (None: none did).
+            camera_hfov_rad: the camera's field of view, for ``object_in_camera``.
 
         Returns:
             A :class:`ParamsBatch`; its rows equal :meth:`build`'s dicts for the same inputs
@@ -579,7 +605,9 @@ class ParamsBuilder:
             "steering_angle": np.asarray(steering_cmd_deg, dtype=np.float64),
             "track_width": self._width_many(seg, s),
             "is_offtrack": none_on,
-            "is_crashed": np.zeros(n, dtype=bool),
+            "is_crashed": (
+                np.zeros(n, dtype=bool) if is_crashed is None else np.asarray(is_crashed, bool)
+            ),
             "is_reversed": np.full(n, bool(is_reversed)),
             "projection_distance": s,
             "sim_time": np.asarray(sim_time_s, dtype=np.float64),
@@ -600,7 +628,59 @@ class ParamsBuilder:
             "racing_line_lap_time": self.racing_line.lap_time_s,
             "object_in_camera": False,
         }
+        if objects is not None and objects.x.shape[1] > 0:
+            del shared["object_in_camera"]
+            self._add_objects_many(cols, objects, fx, fy, heading_rad, s, camera_hfov_rad)
         return ParamsBatch(cols, shared, n)
+
+    def _add_objects_many(
+        self,
+        cols: dict[str, np.ndarray],
+        objects: ObjectColumns,
+        fx: np.ndarray,
+        fy: np.ndarray,
+        heading_rad: np.ndarray,
+        car_s: np.ndarray,
+        camera_hfov_rad: float | None,
+    ) -> None:
+        """:meth:`_add_objects` for many cars: the same definitions, as (n, objects) columns."""
+        n, k = objects.x.shape
+        xy = np.stack((objects.x, objects.y), axis=-1).reshape(-1, 2)
+        proj = self._track.project(xy)
+        obj_s = np.asarray(proj.s, dtype=np.float64).reshape(n, k)
+        obj_lat = np.asarray(proj.lateral, dtype=np.float64).reshape(n, k)
+        length = self._length
+        cs = car_s[:, None]
+        if self._closed:
+            ahead = (obj_s - cs) % length
+            behind = (cs - obj_s) % length
+        else:
+            ahead = np.where(obj_s >= cs, obj_s - cs, np.inf)
+            behind = np.where(obj_s < cs, cs - obj_s, np.inf)
+        rows = np.arange(n)
+        i_ahead = ahead.argmin(axis=1)
+        i_behind = behind.argmin(axis=1)
+        no_ahead = np.isinf(ahead[rows, i_ahead])
+        no_behind = np.isinf(behind[rows, i_behind])
+        i_ahead, i_behind = (
+            np.where(no_ahead, i_behind, i_ahead),
+            np.where(no_behind, i_ahead, i_behind),
+        )
+        cols["closest_objects"] = _pairs(i_behind, i_ahead, np.int64)
+        cols["objects_location"] = xy.reshape(n, k, 2).copy()
+        cols["objects_left_of_center"] = obj_lat > 0.0
+        cols["objects_speed"] = np.asarray(objects.speed, dtype=np.float64).copy()
+        cols["objects_heading"] = heading_deg_many(objects.yaw)
+        cols["objects_distance"] = obj_s
+        cols["objects_distance_from_center"] = np.abs(obj_lat)
+        hfov = camera_hfov_rad if camera_hfov_rad is not None else DEFAULT_CAMERA_HFOV_RAD
+        dx = objects.x - fx[:, None]
+        dy = objects.y - fy[:, None]
+        dist = np.hypot(dx, dy)
+        bearing = np.arctan2(dy, dx) - np.asarray(heading_rad, dtype=np.float64)[:, None]
+        bearing = (bearing + np.pi) % (2.0 * np.pi) - np.pi
+        seen = (dist <= OBJECT_IN_CAMERA_RANGE_M) & (dist != 0.0) & (np.abs(bearing) <= 0.5 * hfov)
+        cols["object_in_camera"] = seen.any(axis=1)
 
     def _arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """The per-waypoint lists as arrays (widths, segment lengths + 0, s, clearance), once."""

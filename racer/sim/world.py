@@ -19,10 +19,9 @@ from racer.sim._quiet import quiet_fds  # isort: skip  (silences pybullet's impo
 import pybullet as p
 from pybullet_utils.bullet_client import BulletClient
 
-from racer.sim.camera import FloorCamera
+from racer.sim import objects as om
+from racer.sim.camera import FloorCamera, camera_rays
 from racer.sim.car import (
-    BODY_LENGTH_M,
-    BODY_WIDTH_M,
     STEER_JOINTS,
     WHEEL_OFFSETS_M,
     BicycleModel,
@@ -36,16 +35,17 @@ from racer.sim.config import (
     MAX_STEERING_RAD,
     WorldConfig,
 )
-from racer.sim.texture import FloorTexture, floor_texture, rgb_to_gray
+from racer.sim.texture import FloorTexture, floor_texture
 from racer.track import Track
 
 GROUP_CAR = 2  # collision group of the ego car (rays and other cars' rays skip it)
 GROUP_OBJECT = 4  # collision group of boxes and bot cars (what the lidar sees)
-CONTACT_REACH_M = 1.0  # objects nearer than this (plus travel) are checked at every substep, m
+# Objects nearer than this plus a step's travel are checked at every substep, m: more than the
+# car's half-diagonal (0.164 m), so no contact within a step can be missed.
+CONTACT_REACH_M = 0.25
 BOX_RGBA = (0.85, 0.55, 0.2, 1.0)  # obstacle boxes: cardboard orange
 BOT_RGBA = (0.8, 0.1, 0.1, 1.0)  # bot cars: red
 HIDDEN_XYZ = (0.0, 0.0, -50.0)  # where the ego car waits while its own camera renders, m
-OBJECT_FOV_MARGIN = 1.2  # widen the camera frustum test by this factor of the object's radius
 
 
 @dataclass(frozen=True)
@@ -111,6 +111,10 @@ class _Object:
     size_m: tuple[float, float, float]
     s_m: float | None = None
     lateral_m: float | None = None
+    puppet: bool = False
+    motion: om.BotArrays | None = None  # a driving bot's state (one car, one bot)
+    track: Any = None  # the track a driving bot drives, as driven
+    line: om.LineOffsets | None = None  # the racing line a bot on it follows
 
     @property
     def radius_m(self) -> float:
@@ -149,6 +153,8 @@ class World:
         )
         self._cam = FloorCamera(cfg.camera, self.texture, 0.0)
         self._stereo: tuple[FloorCamera, FloorCamera] | None = None
+        self._rays: np.ndarray | None = None  # the camera's pixel rays, for drawing objects
+        self._arrays: om.ObjectArrays | None = None  # the objects as arrays (None: stale)
         self._floor_body: int | None = None  # the floor mesh, made by racer.sim.views on demand
         self._objects: dict[int, _Object] = {}
         self._box_shapes: dict[tuple[float, float, float], tuple[int, int]] = {}
@@ -200,8 +206,7 @@ class World:
         self._pose_synced = False
         self.sim_time_s = 0.0
         if self._objects:
-            self._sync_car()
-            self._crashed = self._touching(CONTACT_REACH_M)
+            self._crashed = self._touching()
 
     def step(self, steering_rad: float, speed_mps: float) -> None:
         """Applies a command, then simulates one control period (1 / CONTROL_HZ s).
@@ -230,13 +235,11 @@ class World:
         crashed = False
         if self._nearest_object_m() > reach:
             m.advance(steer, speed, dt, n)
-        else:
+        else:  # contacts at every substep (the same rule as racer.env.RaceVectorEnv's)
             for _ in range(n):
                 m.advance(steer, speed, dt, 1)
-                self._pose_synced = False
                 if not crashed:
-                    self._sync_car()
-                    crashed = self._touching(reach)
+                    crashed = self._touching()
         self._crashed = crashed
 
     def car_state(self) -> CarState:
@@ -297,19 +300,13 @@ class World:
         if not self._objects:
             return self._lidar_empty.copy()
         m = self._model
-        c, s = math.cos(m.yaw_rad), math.sin(m.yaw_rad)
-        ox = m.x_m + lc.forward_m * c
-        oy = m.y_m + lc.forward_m * s
-        a = self._lidar_angles + m.yaw_rad
-        to = np.empty((a.size, 3))
-        to[:, 0] = ox + lc.max_range_m * np.cos(a)
-        to[:, 1] = oy + lc.max_range_m * np.sin(a)
-        to[:, 2] = lc.height_m
-        frm = np.empty_like(to)
-        frm[:] = (ox, oy, lc.height_m)
-        hits = p.rayTestBatch(frm, to, collisionFilterMask=GROUP_OBJECT, physicsClientId=self._cid)
-        frac = np.fromiter((h[2] for h in hits), dtype=np.float32, count=a.size)
-        return np.minimum(frac * np.float32(lc.max_range_m), np.float32(lc.max_range_m))
+        x, y, yaw = np.array([m.x_m]), np.array([m.y_m]), np.array([m.yaw_rad])
+        ox = x + lc.forward_m * np.cos(yaw)
+        oy = y + lc.forward_m * np.sin(yaw)
+        ranges = om.lidar_ranges(
+            ox, oy, yaw, self._lidar_angles, lc.max_range_m, lc.height_m, self.object_arrays()
+        )
+        return ranges[0]
 
     @property
     def lidar_angles_rad(self) -> np.ndarray:
@@ -360,13 +357,30 @@ class World:
         obj = _Object(body, "box", float(x_m), float(y_m), float(yaw_rad), 0.0, size)
         return self._register(obj)
 
-    def add_bot(self, s_m: float, speed_mps: float, lateral_m: float = 0.0) -> int:
-        """Adds a bot car that drives along the centre line at constant speed.
+    def add_bot(
+        self,
+        s_m: float,
+        speed_mps: float,
+        lateral_m: float = 0.0,
+        *,
+        track: Any = None,
+        lane_change_s: float = 0.0,
+        lane_change_timer_s: float = 0.0,
+        line: om.LineOffsets | None = None,
+    ) -> int:
+        """Adds a bot car that drives along the track at constant speed.
 
         Args:
-            s_m: Starting arc length along the centre line, m.
-            speed_mps: Constant speed along the track's driving direction, m/s.
-            lateral_m: Offset from the centre line, m (+ = left of the driving direction).
+            s_m: Starting arc length along the (driven) track, m.
+            speed_mps: Constant speed along the driving direction, m/s.
+            lateral_m: Offset from the centre line (or the racing line), m (+ = left of the
+                driving direction).
+            track: The track the bot drives, as driven (e.g. ``track.reversed()``); default:
+                the world's track.
+            lane_change_s: Seconds between lane changes: every so often the bot moves over to
+                ``-lateral_m``, then back (0: never).
+            lane_change_timer_s: Seconds of the first lane-change period already gone.
+            line: The racing line's offsets: the bot drives it, ``lateral_m`` beside it.
 
         Returns:
             The object's id.
@@ -375,10 +389,82 @@ class World:
         body = p.loadURDF(car_urdf_path(), [0, 0, 0], physicsClientId=cid)
         p.changeVisualShape(body, -1, rgbaColor=BOT_RGBA, physicsClientId=cid)
         p.setCollisionFilterGroupMask(body, -1, GROUP_OBJECT, -1, physicsClientId=cid)
-        size = (BODY_LENGTH_M, BODY_WIDTH_M, 0.085)
-        obj = _Object(body, "bot", 0.0, 0.0, 0.0, float(speed_mps), size, float(s_m), lateral_m)
-        self._place_bot(obj)
+        motion = om.BotArrays.empty(1, 1)
+        motion.s[0, 0] = float(s_m)
+        motion.lane[0, 0] = motion.target[0, 0] = float(lateral_m)
+        motion.speed[0, 0] = float(speed_mps)
+        motion.period_s[0, 0] = float(lane_change_s)
+        motion.timer_s[0, 0] = float(lane_change_timer_s)
+        motion.on_line[0, 0] = line is not None
+        obj = _Object(
+            body,
+            "bot",
+            0.0,
+            0.0,
+            0.0,
+            float(speed_mps),
+            om.BOT_SIZE_M,
+            float(s_m),
+            float(lateral_m),
+            motion=motion,
+            track=track if track is not None else self.track,
+            line=line,
+        )
+        self._place_bot(obj, advance_s=0.0)
         return self._register(obj)
+
+    def add_puppet(self, x_m: float, y_m: float, yaw_rad: float) -> int:
+        """Adds a car that the world never moves by itself: another driver moves it.
+
+        A puppet is a bot car (kind ``"bot"``: contacts, lidar, camera and the reward's object
+        params see it as one) whose pose and reported speed change only through
+        :meth:`move_object`, e.g. a second controllable car driven by its own model.
+
+        Args:
+            x_m: Centre (mid-wheelbase) x, m.
+            y_m: Centre y, m.
+            yaw_rad: Heading, rad.
+
+        Returns:
+            The object's id.
+        """
+        cid = self._cid
+        body = p.loadURDF(car_urdf_path(), [0, 0, 0], physicsClientId=cid)
+        p.changeVisualShape(body, -1, rgbaColor=BOT_RGBA, physicsClientId=cid)
+        p.setCollisionFilterGroupMask(body, -1, GROUP_OBJECT, -1, physicsClientId=cid)
+        obj = _Object(body, "bot", float(x_m), float(y_m), float(yaw_rad), 0.0, om.BOT_SIZE_M)
+        obj.puppet = True
+        i = self._register(obj)
+        self.move_object(i, x_m, y_m, yaw_rad)
+        return i
+
+    def move_object(
+        self, object_id: int, x_m: float, y_m: float, yaw_rad: float, speed_mps: float = 0.0
+    ) -> None:
+        """Sets an object's pose and reported speed (any kind; a bot keeps driving from there).
+
+        Args:
+            object_id: The id returned by ``add_box`` / ``add_bot`` / ``add_puppet``.
+            x_m: Centre x, m.
+            y_m: Centre y, m.
+            yaw_rad: Heading, rad.
+            speed_mps: Speed along its heading, m/s (what ``objects()`` reports).
+        """
+        o = self._objects[object_id]
+        o.x_m, o.y_m, o.yaw_rad = float(x_m), float(y_m), float(yaw_rad)
+        o.speed_mps = float(speed_mps)
+        self._arrays = None
+        if o.motion is not None:  # a driving bot drives on from its new place, at this speed
+            proj = o.track.project(np.array([o.x_m, o.y_m]))
+            o.s_m, o.lateral_m = float(proj.s), float(proj.lateral)
+            o.motion.s[0, 0] = o.s_m
+            o.motion.lane[0, 0] = o.motion.target[0, 0] = o.lateral_m
+            o.motion.speed[0, 0] = o.speed_mps
+            o.motion.on_line[0, 0] = False
+        z = o.size_m[2] / 2 if o.kind == "box" else 0.0
+        p.resetBasePositionAndOrientation(
+            o.body, [o.x_m, o.y_m, z], _yaw_quat(o.yaw_rad), physicsClientId=self._cid
+        )
 
     @property
     def has_objects(self) -> bool:
@@ -405,6 +491,7 @@ class World:
     def remove_object(self, object_id: int) -> None:
         """Removes one box or bot car by id."""
         obj = self._objects.pop(object_id)
+        self._arrays = None
         p.removeBody(obj.body, physicsClientId=self._cid)
 
     def clear_objects(self) -> None:
@@ -415,7 +502,22 @@ class World:
 
     def object_in_camera(self) -> bool:
         """Whether any box or bot car lies (at least partly) in the front camera's view."""
-        return bool(self._objects) and self._objects_in_view(0.0)
+        return bool(self._objects) and bool(self._in_view(0.0).any())
+
+    def object_arrays(self) -> om.ObjectArrays:
+        """The objects as :class:`racer.sim.objects.ObjectArrays` of one car (in id order)."""
+        arrays = self._arrays
+        if arrays is None:
+            objs = list(self._objects.values())
+            arrays = om.ObjectArrays.empty(1, len(objs))
+            for k, o in enumerate(objs):
+                arrays.x[0, k], arrays.y[0, k], arrays.yaw[0, k] = o.x_m, o.y_m, o.yaw_rad
+                arrays.half_l[0, k] = 0.5 * o.size_m[0]
+                arrays.half_w[0, k] = 0.5 * o.size_m[1]
+                arrays.z1[0, k] = o.size_m[2]
+                arrays.bot[0, k] = o.kind == "bot"
+            self._arrays = arrays
+        return arrays
 
     # ------------------------------------------------------------------ human views
 
@@ -469,7 +571,12 @@ class World:
         i = self._next_id
         self._next_id += 1
         self._objects[i] = obj
+        self._arrays = None
         return i
+
+    def _car_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        m = self._model
+        return np.array([m.x_m]), np.array([m.y_m]), np.array([m.yaw_rad])
 
     def _sync_car(self, steering: bool = False) -> None:
         m = self._model
@@ -483,45 +590,35 @@ class World:
                 p.resetJointState(self._car, j, a, physicsClientId=self._cid)
 
     def _nearest_object_m(self) -> float:
-        m = self._model
-        best = math.inf
-        for o in self._objects.values():
-            best = min(best, math.hypot(o.x_m - m.x_m, o.y_m - m.y_m) - o.radius_m)
-        return best
+        x, y, _ = self._car_arrays()
+        return float(om.nearest_gap(x, y, self.object_arrays())[0])
 
-    def _touching(self, reach_m: float) -> bool:
-        m = self._model
-        for o in self._objects.values():
-            if math.hypot(o.x_m - m.x_m, o.y_m - m.y_m) - o.radius_m > reach_m:
-                continue
-            if p.getClosestPoints(self._car, o.body, 0.0, physicsClientId=self._cid):
-                return True
-        return False
+    def _touching(self) -> bool:
+        """Whether the car's footprint overlaps an object's (racer.sim.objects.overlaps)."""
+        x, y, yaw = self._car_arrays()
+        return bool(om.overlaps(x, y, yaw, self.object_arrays())[0])
 
-    def _place_bot(self, o: _Object) -> None:
-        t = self.track
-        assert o.s_m is not None and o.lateral_m is not None
-        if not t.closed:
-            if o.s_m >= t.length:
-                o.s_m, o.speed_mps = float(t.length), 0.0
-            o.s_m = max(o.s_m, 0.0)
-        else:
-            o.s_m = o.s_m % t.length
-        xy = np.asarray(t.point_at(o.s_m), dtype=np.float64).reshape(-1)
-        yaw = float(t.heading_at(o.s_m))
-        o.x_m = float(xy[0]) - o.lateral_m * math.sin(yaw)
-        o.y_m = float(xy[1]) + o.lateral_m * math.cos(yaw)
-        o.yaw_rad = yaw
+    def _place_bot(self, o: _Object, advance_s: float) -> None:
+        """Moves a driving bot on by ``advance_s`` seconds and puts it where it then is."""
+        motion, t = o.motion, o.track
+        assert motion is not None
+        rows = np.array([0])
+        if advance_s:
+            motion.advance(rows, advance_s, float(t.length), bool(t.closed))
+        lat = motion.lateral(rows, o.line)
+        x, y, yaw = om.bot_poses(t, motion.s, lat)
+        o.s_m, o.lateral_m = float(motion.s[0, 0]), float(lat[0, 0])
+        o.speed_mps = float(motion.speed[0, 0])
+        o.x_m, o.y_m, o.yaw_rad = float(x[0, 0]), float(y[0, 0]), float(yaw[0, 0])
+        self._arrays = None
         p.resetBasePositionAndOrientation(
-            o.body, [o.x_m, o.y_m, 0.0], _yaw_quat(yaw), physicsClientId=self._cid
+            o.body, [o.x_m, o.y_m, 0.0], _yaw_quat(o.yaw_rad), physicsClientId=self._cid
         )
 
     def _advance_bots(self, dt_s: float) -> None:
         for o in self._objects.values():
-            if o.kind == "bot" and o.speed_mps != 0.0:
-                assert o.s_m is not None
-                o.s_m += o.speed_mps * dt_s
-                self._place_bot(o)
+            if o.motion is not None:
+                self._place_bot(o, dt_s)
 
     def _camera_pose(self, lateral_m: float) -> tuple[list[float], list[float], list[float]]:
         cfg = self.config.camera
@@ -582,46 +679,14 @@ class World:
         finally:
             self._sync_car()
 
-    def _objects_in_view(self, lateral_m: float) -> bool:
-        cfg = self.config.camera
-        eye, fwd, up = self._camera_pose(lateral_m)
-        tan_h = math.tan(math.radians(cfg.hfov_deg) / 2)
-        tan_v = math.tan(math.radians(cfg.vfov_deg) / 2)
-        right = [fwd[1] * up[2] - fwd[2] * up[1], fwd[2] * up[0] - fwd[0] * up[2], 0.0]
-        right[2] = fwd[0] * up[1] - fwd[1] * up[0]
-        for o in self._objects.values():
-            r = OBJECT_FOV_MARGIN * math.hypot(o.radius_m, o.size_m[2] / 2)
-            d = [o.x_m - eye[0], o.y_m - eye[1], o.size_m[2] / 2 - eye[2]]
-            z = d[0] * fwd[0] + d[1] * fwd[1] + d[2] * fwd[2]
-            if z < -r or z > cfg.far_m + r:
-                continue
-            x = d[0] * right[0] + d[1] * right[1] + d[2] * right[2]
-            y = d[0] * up[0] + d[1] * up[1] + d[2] * up[2]
-            slack_h = r * math.sqrt(1 + tan_h * tan_h)
-            slack_v = r * math.sqrt(1 + tan_v * tan_v)
-            if abs(x) <= z * tan_h + slack_h and abs(y) <= z * tan_v + slack_v:
-                return True
-        return False
+    def _in_view(self, lateral_m: float) -> np.ndarray:
+        x, y, yaw = self._car_arrays()
+        return om.in_view(self.config.camera, lateral_m, x, y, yaw, self.object_arrays())[0]
 
     def _composite_objects(self, img: np.ndarray, lateral_m: float) -> None:
-        if not self._objects_in_view(lateral_m):
-            return
+        """Draws the objects over a floor frame (racer.sim.objects.composite), in place."""
         cfg = self.config.camera
-        view, proj = self._camera_matrices(lateral_m)
-        cid = self._cid
-        floor = self._floor_body
-        if floor is not None:  # only objects are needed: skip drawing the floor mesh
-            p.resetBasePositionAndOrientation(floor, HIDDEN_XYZ, (0, 0, 0, 1), physicsClientId=cid)
-        try:
-            rgba, seg = self._render_without_car(
-                cfg.width_px, cfg.height_px, view, proj, flat=False
-            )
-        finally:
-            if floor is not None:
-                p.resetBasePositionAndOrientation(
-                    floor, (0, 0, 0), (0, 0, 0, 1), physicsClientId=cid
-                )
-        bodies = np.fromiter((o.body for o in self._objects.values()), dtype=np.int64)
-        mask = np.isin(seg, bodies)
-        if mask.any():
-            img[mask] = rgb_to_gray(rgba[mask])
+        if self._rays is None:
+            self._rays = camera_rays(cfg)
+        x, y, yaw = self._car_arrays()
+        om.composite(img[None], cfg, self._rays, lateral_m, x, y, yaw, self.object_arrays())

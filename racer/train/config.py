@@ -17,6 +17,7 @@ from typing import Any
 
 from racer.env.spaces import ActionSpec
 from racer.errors import ConfigError
+from racer.sim.randomize import RandomizeConfig as RandomizeSection  # [randomize]: sim-to-real
 
 
 @dataclass
@@ -148,6 +149,48 @@ class PretrainSection:
 
 
 @dataclass
+class RaceSection:
+    """Objects on the track (racer.env.race_setup): training and its evaluations meet them."""
+
+    format: str = "time-trial"
+    """``time-trial`` (alone), ``object-avoidance`` (boxes) or ``head-to-head`` (bot cars)."""
+    boxes: int = 3
+    """Object avoidance: number of boxes."""
+    box_placement: str = "random"
+    """``random`` (every episode), ``fixed`` (one draw from seed) or ``alternating`` (DeepRacer's
+    evenly spaced boxes in alternating lanes)."""
+    bots: int = 1
+    """Head-to-head: number of bot cars."""
+    bot_speed_mps: float = 0.8
+    """Head-to-head: bot car speed, m/s."""
+    bot_lane_change_s: float = 0.0
+    """Head-to-head: seconds between a bot's lane changes (0: bots keep to their line)."""
+    bot_line: str = "center"
+    """Head-to-head: the line bots drive, ``center`` or ``racing``."""
+    seed: int = 0
+    """The draw of the ``fixed`` box placement."""
+
+    def setup(self) -> Any:
+        """The :class:`racer.env.race_setup.RaceSetup`, or None for a time trial."""
+        if self.format == "time-trial":
+            return None
+        from racer.env.race_setup import resolve_race
+
+        return resolve_race(
+            {
+                "race": self.format,
+                "boxes": self.boxes,
+                "box_placement": self.box_placement,
+                "bots": self.bots,
+                "bot_speed_mps": self.bot_speed_mps,
+                "bot_lane_change_s": self.bot_lane_change_s,
+                "bot_line": self.bot_line,
+                "seed": self.seed,
+            }
+        )
+
+
+@dataclass
 class AgentConfig:
     """A whole recipe."""
 
@@ -171,6 +214,10 @@ class AgentConfig:
     """Checkpointing."""
     pretrain: PretrainSection = field(default_factory=PretrainSection)
     """Imitation warm start."""
+    randomize: RandomizeSection = field(default_factory=RandomizeSection)
+    """Sim-to-real randomisation of the camera world (racer.sim.randomize)."""
+    race: RaceSection = field(default_factory=RaceSection)
+    """Boxes or bot cars on the track (object avoidance, head-to-head)."""
     base_dir: str = ""
     """Folder the recipe came from (relative reward paths resolve against it); set by the loader."""
 
@@ -199,6 +246,8 @@ _SECTIONS = {
     "evaluation": EvaluationSection,
     "checkpoint": CheckpointSection,
     "pretrain": PretrainSection,
+    "randomize": RandomizeSection,
+    "race": RaceSection,
 }
 _TOP = {"agent", "action_space", *_SECTIONS}
 #: The recipe's sections of single values, in agent.toml's order (``agent`` and ``action_space``
@@ -314,6 +363,11 @@ _RANGES: dict[str, _Range] = {
     "pretrain.teacher_speed_scale": _Range(0, 1.5, low_open=True, interval=True),
     "pretrain.critic_warmup_steps": _Range(0, MAX_STEPS, hint="0 = none"),
     "pretrain.teacher_margin_m": _Range(0, 1, interval=True, hint="0 = the env's line"),
+    "race.boxes": _Range(0, 100, interval=True),
+    "race.bots": _Range(0, 20, interval=True),
+    "race.bot_speed_mps": _Range(0, 4, interval=True),
+    "race.bot_lane_change_s": _Range(0, 3600, interval=True, hint="0 = no lane changes"),
+    "race.seed": _Range(0, MAX_SEED, high_open=True, interval=True),
 }
 #: Element type, item range and length bound of the list fields.
 _LISTS: dict[str, tuple[type, _Range | None, int]] = {
@@ -545,6 +599,10 @@ def config_from_dict(
         except (TypeError, ValueError, KeyError, AttributeError) as exc:
             raise ConfigError(f"{source}: [action_space] is not valid ({exc})") from None
     _check_values(cfg, source)
+    try:  # [race]: the format's and the placements' names, one rule (RaceSetup's)
+        cfg.race.setup()
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: [race] {exc}") from None
     return cfg
 
 

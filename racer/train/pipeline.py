@@ -118,6 +118,7 @@ def make_env(
         start=cfg.env.start,
         direction=cfg.env.direction,
         max_steps=cfg.env.max_steps or None,
+        race=cfg.race.setup(),  # [race]: boxes or bot cars
     )
     kwargs.update(overrides)
     timeout_s = cfg.env.reward_timeout_s
@@ -165,8 +166,15 @@ def build_vec_env(cfg: AgentConfig, n_envs: int) -> Any:
         start=cfg.env.start,
         direction=cfg.env.direction,
         max_steps=cfg.env.max_steps or None,
+        randomize=randomize_of(cfg),
+        race=cfg.race.setup(),  # [race]: boxes or bot cars, each car its own
     )
     return VecMonitor(venv)
+
+
+def randomize_of(cfg: AgentConfig) -> Any:
+    """The recipe's ``[randomize]`` for the training envs, or None (the plain world)."""
+    return cfg.randomize if cfg.randomize.enabled else None
 
 
 def policy_setup(cfg: AgentConfig) -> tuple[str, dict[str, Any]]:
@@ -439,6 +447,7 @@ def _warm_start(cfg: AgentConfig, model: Any, verbose: bool) -> None:
         action_space=cfg.action_space or None,
         reward="progress",
         max_steps=cfg.env.max_steps or None,
+        randomize=randomize_of(cfg),  # the student learns on the worlds it will train on
     )
     try:
         report = pretrain(
@@ -572,6 +581,7 @@ def _train(
             action_space=cfg.action_space or None,
             reward=timed_reward(reward_spec(cfg), cfg.env.reward_timeout_s),
             max_steps=cfg.env.max_steps or None,
+            race=cfg.race.setup(),  # the evaluation laps meet the recipe's objects
         )
         stats = EpisodeStatsCallback(run.metrics_csv_path, cfg.budget.steps, progress_bar)
         saved_state: dict[str, Any] = {}

@@ -220,6 +220,7 @@ def pretrain(
             reward="progress",
             max_steps=env.max_steps,
             world_config=env.world.config,
+            randomize=env.randomize,
         )
     loss = float("nan")
     for r in range(rounds):

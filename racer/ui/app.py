@@ -420,11 +420,18 @@ def create_app(
     def leaderboard() -> list[dict[str, Any]]:
         return _boards(ws)
 
+    @app.get("/api/leaderboard/brackets")
+    def leaderboard_brackets() -> list[dict[str, Any]]:
+        from racer.evaluate.leaderboard.bracket import load_brackets
+
+        return load_brackets(ws.db)
+
     @app.get("/api/leaderboard/page", include_in_schema=False)
     def leaderboard_page() -> Response:
         from racer.evaluate.html import render_html
+        from racer.evaluate.leaderboard.bracket import brackets_path
 
-        if not ws.db.is_file():
+        if not ws.db.is_file() and not brackets_path(ws.db).is_file():
             return Response("no submissions yet", media_type="text/plain")
         return Response(
             render_html(ws.db, title="racer leaderboard"),
@@ -666,12 +673,14 @@ async def _run_events(
 
 
 async def _board_events(ws: Workspace, request: Request, once: bool) -> AsyncIterator[bytes]:
-    """The leaderboard's boards, sent again whenever the file changes."""
+    """The leaderboard's boards, sent again whenever the file (or its brackets) changes."""
+    from racer.evaluate.leaderboard.bracket import brackets_path
+
     last: Any = None
     t_end = time.monotonic() + SSE_MAX_S
     while time.monotonic() < t_end:
         stamp: tuple[int, ...] | None = None
-        for path in (ws.db, ws.db.with_name(ws.db.name + "-wal")):
+        for path in (ws.db, ws.db.with_name(ws.db.name + "-wal"), brackets_path(ws.db)):
             if path.exists():
                 st = path.stat()
                 stamp = (stamp or ()) + (st.st_mtime_ns, st.st_size)

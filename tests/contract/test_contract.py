@@ -137,10 +137,11 @@ def test_io_entries() -> None:
 
 
 def test_observation_table() -> None:
-    assert OBSERVATIONS == ("camera", "stereo", "lidar", "state")
+    assert OBSERVATIONS == ("camera", "stereo", "lidar", "state", "state_lidar")
     assert CAR_OBSERVATIONS == ("camera", "stereo", "lidar")
     assert IMAGE_OBSERVATIONS == ("camera", "stereo")
-    state = OBSERVATION_TABLE[-1]
+    state = OBSERVATION_TABLE[-2]
+    assert OBSERVATION_TABLE[-1].shape == (23 + car.LIDAR_BEAMS,)
     assert state.shape == (len(STATE_FEATURES),) == (23,) and not state.on_car
     units = {name: unit for name, _, unit in STATE_FEATURES}
     assert units["curvature_0m"] == "1/m x 0.5"  # the code scales curvature (1/m) by 0.5

@@ -57,6 +57,8 @@ def _compare(
     n: int = 3,
     seed: int = 5,
     max_steps: int = 150,
+    race: Any = None,
+    randomize: Any = None,
 ) -> dict[str, int]:
     if reward == "file":
         path = tmp_path / "reward.py"
@@ -69,6 +71,8 @@ def _compare(
         direction=direction,
         action_space=action_space,
         max_steps=max_steps,
+        race=race,
+        randomize=randomize,
     )
     venv = RaceVectorEnv(n, **kw)
     envs = [RaceEnv(**kw) for _ in range(n)]
@@ -162,6 +166,65 @@ def test_each_car_equals_a_race_env(
     statuses = _compare(tmp_path, observation, track, reward, direction, action_space)
     assert statuses.get("in_progress", 0) > 100
     assert set(statuses) - {"in_progress"}, "no episode ended: the comparison missed the rules"
+
+
+@pytest.mark.parametrize(
+    ("observation", "track", "direction", "race"),
+    [
+        ("lidar", "oval", "forward", {"race": "object-avoidance", "boxes": 4}),
+        (
+            "state_lidar",
+            "technical",
+            "both",
+            {"race": "object-avoidance", "box_placement": "fixed"},
+        ),
+        ("camera", "oval", "reverse", {"race": "object-avoidance", "boxes": 5}),
+        (
+            "lidar",
+            "speedway",
+            "both",
+            {"race": "head-to-head", "bots": 3, "bot_speed_mps": 0.5, "bot_lane_change_s": 2.0},
+        ),
+        ("stereo", "oval", "forward", {"race": "head-to-head", "bots": 2, "bot_speed_mps": 0.3}),
+        ("state", "oval", "forward", {"race": "head-to-head", "bot_line": "racing"}),
+    ],
+)
+def test_each_car_equals_a_race_env_with_objects(
+    tmp_path: Path, observation: str, track: str, direction: str, race: dict[str, Any]
+) -> None:
+    """Boxes and bot cars: positions, contacts (``crashed``), lidar, camera and the object params
+    agree between the numpy cars and RaceEnv's world, step for step."""
+    statuses = _compare(
+        tmp_path, observation, track, direction=direction, race=race, steps=200, max_steps=120
+    )
+    assert statuses.get("in_progress", 0) > 100
+    assert statuses.get("crashed", 0) >= 1, statuses
+
+
+@pytest.mark.parametrize(
+    ("observation", "track", "direction", "race"),
+    [
+        ("camera", "oval", "both", None),
+        ("stereo", "speedway", "forward", None),
+        ("state", "technical", "forward", None),
+        ("camera", "oval", "forward", {"race": "object-avoidance", "boxes": 3}),
+    ],
+)
+def test_each_car_equals_a_race_env_randomized(
+    tmp_path: Path, observation: str, track: str, direction: str, race: Any
+) -> None:
+    """Sim-to-real randomisation (racer.sim.randomize): every car draws its own world per episode
+    from its own generator, frames and actuation (latency, offsets, gains) equal RaceEnv's."""
+    from racer.sim.randomize import RandomizeConfig
+
+    cfg = RandomizeConfig(
+        enabled=True, jpeg=0.5, latency_steps=2, geometries=3, geometry_steps=9, variants=2
+    )
+    statuses = _compare(
+        tmp_path, observation, track, direction=direction, race=race, randomize=cfg, steps=200
+    )
+    assert statuses.get("in_progress", 0) > 100
+    assert set(statuses) - {"in_progress"}, statuses
 
 
 def test_laps_and_time_ups_are_compared(tmp_path: Path) -> None:

@@ -73,11 +73,24 @@ def test_run_folder_trials(run_dir: Path) -> None:
     _same_trials(together, alone)
 
 
-def test_races_with_objects_drive_one_trial_at_a_time() -> None:
-    policy = FollowerPolicy(observation="lidar")
-    config = RaceConfig(race=RaceFormat.OBJECT_AVOIDANCE, trials=2, boxes=2)
+@pytest.mark.parametrize(
+    "config",
+    [
+        RaceConfig(race=RaceFormat.OBJECT_AVOIDANCE, trials=2, boxes=3, reset_limit=4, seed=2),
+        RaceConfig(
+            race=RaceFormat.HEAD_TO_HEAD, trials=2, bots=2, bot_speed_mps=0.5, reset_limit=2
+        ),
+    ],
+)
+def test_races_with_objects_together(config: RaceConfig) -> None:
+    """Boxes and bots: each car meets its trial's objects (crashes, put-backs behind them)."""
+    policy = FollowerPolicy(observation="lidar", speed_mps=1.5)
     with Evaluator(policy, "oval", config, together=True) as ev:
-        assert not ev.together
+        assert ev.together
+    together, alone = _both(policy, "oval", config)
+    _same_trials(together, alone)
+    assert [t.layout for t in together.trials] == [t.layout for t in alone.trials]
+    assert sum(t.crash_count for t in alone.trials) >= 1
 
 
 def test_many_trials_go_together_by_default_few_one_at_a_time() -> None:

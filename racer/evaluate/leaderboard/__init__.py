@@ -12,10 +12,20 @@ Three rooms, every public name re-exported here:
 - :mod:`racer.evaluate.leaderboard.submission`: the official evaluation of a bundle or a
   built-in driver (sandboxed within limits), :func:`submit`, and :func:`run_directory` for a
   folder of bundles in parallel.
+- :mod:`racer.evaluate.leaderboard.bracket`: a single-elimination head-to-head bracket of a
+  folder of bundles (:func:`run_bracket`), saved beside the leaderboard file
+  (:func:`save_bracket`, :func:`load_brackets`).
 """
 
 from __future__ import annotations
 
+from racer.evaluate.leaderboard.bracket import (
+    Bracket,
+    brackets_path,
+    load_brackets,
+    run_bracket,
+    save_bracket,
+)
 from racer.evaluate.leaderboard.ranking import (
     REFERENCE_NOTE,
     SHORT_HASH_CHARS,
@@ -79,12 +89,14 @@ __all__ = [
     "SCHEMA_VERSION",
     "SHORT_HASH_CHARS",
     "Board",
+    "Bracket",
     "Entry",
     "RunOutcome",
     "Standing",
     "SubmitOutcome",
     "board_of",
     "boards",
+    "brackets_path",
     "connect",
     "default_db",
     "entries",
@@ -99,12 +111,15 @@ __all__ = [
     "geometry_sha256",
     "integrity_check",
     "is_expert",
+    "load_brackets",
     "official_config",
     "rank",
     "record",
     "record_entry",
+    "run_bracket",
     "run_directory",
     "run_outcome",
+    "save_bracket",
     "standings_rows",
     "submit",
     "track_boards",
