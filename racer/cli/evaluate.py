@@ -46,6 +46,24 @@ BotsOpt = Annotated[int, typer.Option("--bots", help="Head-to-head: number of bo
 BotSpeedOpt = Annotated[
     float, typer.Option("--bot-speed", help="Head-to-head: bot speed, m/s.", min=0.0, max=4.0)
 ]
+BoxPlacementOpt = Annotated[
+    str,
+    typer.Option(
+        "--box-placement",
+        help="Object avoidance: random (per trial) | fixed (one draw from --seed) | alternating.",
+    ),
+]
+BotLaneChangeOpt = Annotated[
+    float,
+    typer.Option(
+        "--bot-lane-change",
+        help="Head-to-head: seconds between a bot's lane changes (0: bots keep to their line).",
+        min=0.0,
+    ),
+]
+BotLineOpt = Annotated[
+    str, typer.Option("--bot-line", help="Head-to-head: the line bots drive, center | racing.")
+]
 #: The built-in drivers for help texts, as :data:`racer.evaluate.policies.EXPERTS` names them
 #: (written out so that ``racer --help`` does not import the car runtime; a test keeps it true).
 EXPERT_NAMES = "expert:racing-line | expert:centerline"
@@ -91,6 +109,9 @@ def evaluate(
     boxes: BoxesOpt = DEFAULT_BOXES,
     bots: BotsOpt = DEFAULT_BOTS,
     bot_speed: BotSpeedOpt = DEFAULT_BOT_SPEED_MPS,
+    box_placement: BoxPlacementOpt = "random",
+    bot_lane_change: BotLaneChangeOpt = 0.0,
+    bot_line: BotLineOpt = "center",
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the results as JSON instead of a table.")
     ] = False,
@@ -136,6 +157,7 @@ def evaluate(
     racer evaluate export/mycar.tar.gz --track speedway --laps 3 --out eval/
     racer evaluate expert:racing-line --track technical --json
     racer evaluate runs/camera-20250101-120000 --race object-avoidance --boxes 4
+    racer evaluate runs/h2b --race head-to-head --bots 3 --bot-lane-change 3
     racer evaluate export/mycar.tar.gz --perturb noise=8,latency_steps=1
     racer evaluate a.tar.gz --race head-to-head --opponent b.tar.gz --laps 3
     ```
@@ -157,6 +179,9 @@ def evaluate(
         boxes=boxes,
         bots=bots,
         bot_speed_mps=bot_speed,
+        box_placement=box_placement,
+        bot_lane_change_s=bot_lane_change,
+        bot_line=bot_line,
         seed=seed,
     )
     perturbation = None

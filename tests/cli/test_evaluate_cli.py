@@ -204,3 +204,20 @@ def test_evaluate_refuses_a_bad_deepracer_archive(
         code, err = run_main(["evaluate", str(path), "--track", "oval", *FAST], capsys)
         assert code == 2 and err.startswith(f"racer: error: {name}: ") and needle in err, err
         assert len(err.strip().splitlines()) == 1
+
+
+def test_object_settings_reach_the_race(capsys: pytest.CaptureFixture[str]) -> None:
+    """--box-placement / --bot-line / --bot-lane-change set the race; a bad one is one line."""
+    args = ["evaluate", "expert:centerline", "--race", "object-avoidance", "--boxes", "2"]
+    result = runner.invoke(app, [*args, "--box-placement", "alternating", *FAST, "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["race"]["box_placement"] == "alternating"
+    lanes = [b["lateral_m"] for b in data["trials"][0]["layout"]["boxes"]]
+    assert len(lanes) == 2 and lanes[0] * lanes[1] < 0  # DeepRacer's layout: lanes alternate
+    code, err = run_main([*args, "--box-placement", "diagonal"], capsys)
+    assert code == 2 and "box_placement 'diagonal' is not valid" in err
+    assert len(err.strip().splitlines()) == 1
+    h2h = ["evaluate", "expert:centerline", "--race", "head-to-head", "--bot-line", "racing"]
+    code, err = run_main([*h2h, "--bot-lane-change", "3"], capsys)
+    assert code == 2 and "do not change lanes" in err
