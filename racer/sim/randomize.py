@@ -821,7 +821,6 @@ class Randomizer:
         self.texture = texture
         self.n_cars = n = int(n_cars)
         self.laterals = tuple(laterals)
-        self._hw = camera.width_px * camera.height_px
         # floors: the plain one first, then the variants; backdrops likewise
         grays = [texture.gray_padded]
         panos = [_flat_backdrop(camera.background_gray)]
@@ -1100,16 +1099,6 @@ class Randomizer:
         return steer * gain + off, speed * sgain
 
 
-def describe(p: EpisodeParams) -> dict[str, Any]:
-    """An episode's levels that differ from the plain world (for info and reports)."""
-    plain = EpisodeParams()
-    return {
-        f.name: getattr(p, f.name)
-        for f in dataclasses.fields(p)
-        if f.name != "seed" and getattr(p, f.name) != getattr(plain, f.name)
-    }
-
-
 __all__ = [
     "DEEPRACER_CAMERA",
     "PERTURBATIONS",
@@ -1119,7 +1108,6 @@ __all__ = [
     "RandomizeConfig",
     "Randomizer",
     "build_floor",
-    "describe",
     "episode_rays",
     "jpeg_roundtrip",
 ]
