@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -219,17 +219,8 @@ def evaluate(
             data["perturb"] = dict(perturbation.values)
         typer.echo(json.dumps(data, indent=2))
         return
-    from rich.console import Console
-
-    console = Console()
-    if not console.is_terminal:  # piped: do not squeeze the table into 80 columns
-        console = Console(width=160)
-    console.print(results_table(result))
-    console.print(summary_line(result))
-    if perturbation is not None:
-        console.print(f"perturbation: {perturbation}")
-    for what, path in written.items():
-        console.print(f"{what}: {path}")
+    extra = [f"perturbation: {perturbation}"] if perturbation is not None else []
+    _print_results(results_table(result), summary_line(result), extra, written)
 
 
 def _head_to_head(
@@ -268,12 +259,19 @@ def _head_to_head(
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2))
         return
+    _print_results(results_table(result), summary_line(result), [], written)
+
+
+def _print_results(table: Any, summary: str, extra: list[str], written: dict[str, Any]) -> None:
+    """The results table, the summary line, any extra lines and the files written."""
     from rich.console import Console
 
     console = Console()
     if not console.is_terminal:  # piped: do not squeeze the table into 80 columns
         console = Console(width=160)
-    console.print(results_table(result))
-    console.print(summary_line(result))
+    console.print(table)
+    console.print(summary)
+    for line in extra:
+        console.print(line)
     for what, path in written.items():
         console.print(f"{what}: {path}")

@@ -315,8 +315,8 @@ class Evaluator:
         track: a track name, path or :class:`racer.track.Track`.
         config: the race settings.
         world_config: simulator settings (:class:`racer.sim.WorldConfig`); None for the default.
-        together: drive every trial at once (:meth:`run_together`) when the race has no objects
-            and the policy can drive many cars (:func:`racer.evaluate.policies.batch_policy`);
+        together: drive every trial at once (:meth:`run_together`, boxes and bots included)
+            when the policy can drive many cars (:func:`racer.evaluate.policies.batch_policy`);
             False drives them one after another in a ``RaceEnv``; None (the default) drives them
             together from :data:`TOGETHER_MIN_TRIALS` trials up, where it is faster.
         randomize: sim-to-real perturbations (:class:`racer.sim.randomize.Perturbation`, fixed
