@@ -29,7 +29,7 @@ def reward_function(params):
             if distance < CLOSE_M and (lateral > 0.0) == bot_left:
                 return 1e-2
     lane = max(0.0, 1.0 - abs(lateral - target) / half_width)
-    speed = params["speed"] / 2.0  # the recipe's top speed is 2 m/s
+    speed = params["speed"] / 3.5  # the recipe's top speed is 3.5 m/s
     reward = lane + speed
     if params["progress"] >= 100.0:
         reward += 50.0  # a complete lap, every bot passed

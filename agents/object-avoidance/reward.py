@@ -31,7 +31,7 @@ def reward_function(params):
         if same_lane and distance < CLOSE_M:
             return 1e-2
     lane = max(0.0, 1.0 - abs(lateral - target) / half_width)
-    speed = params["speed"] / 2.0  # the recipe's top speed is 2 m/s
+    speed = params["speed"] / 3.5  # the recipe's top speed is 3.5 m/s
     reward = lane + speed
     if params["progress"] >= 100.0:
         reward += 50.0  # a complete lap is what we want most
