@@ -79,6 +79,18 @@ def is_plain(name: str, level: float) -> bool:
     return level == plain
 
 
+def _json_safe(value: Any) -> Any:
+    """``value`` with every non-finite float as a string ("inf": no backdrop), so that the file
+    is strict JSON (json.dumps would write ``Infinity``, which JSON does not have)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
+
+
 def in_training(name: str, level: float) -> bool:
     """Whether training's randomisation covers ``level`` (the plain level always)."""
     if is_plain(name, level):
@@ -268,10 +280,11 @@ def main(argv: list[str] | None = None) -> int:
         from racer.util.files import atomic_write_text
 
         args.out.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(args.out / "robustness.json", json.dumps(data, indent=2) + "\n")
+        text = json.dumps(_json_safe(data), indent=2, allow_nan=False)
+        atomic_write_text(args.out / "robustness.json", text + "\n")
         plot(data, args.out / "robustness.png")
     if args.json:
-        print(json.dumps(data, indent=2))
+        print(json.dumps(_json_safe(data), indent=2, allow_nan=False))
     else:
         print_table(data)
         if args.out is not None:

@@ -209,7 +209,9 @@ def evaluate(
     finally:
         close_policy(policy)
     written = write_outputs(result, out, video=video) if out is not None else {}
-    if isinstance(policy, Sb3Policy):  # a run folder: DeepRacer's evaluation files beside it
+    # A run folder: DeepRacer's evaluation files beside it (the plain world's only: a perturbed
+    # check must not stand in for the run's evaluation).
+    if isinstance(policy, Sb3Policy) and perturbation is None:
         from racer.evaluate.evaluator import write_deepracer_evaluation
 
         written.update(write_deepracer_evaluation(policy.run_dir, result))

@@ -88,6 +88,11 @@ def test_evaluate_run_folder_uses_its_track(tmp_path: Path) -> None:
     result = runner.invoke(app, ["evaluate", str(run), "--json", *FAST])
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["track"] == "oval"
+    assert len(list(run.glob("evaluation-*"))) == 1  # DeepRacer's evaluation files beside it
+    perturbed = runner.invoke(app, ["evaluate", str(run), "--perturb", "noise=8", *FAST])
+    assert perturbed.exit_code == 0, perturbed.output
+    assert "perturbation: noise=8" in perturbed.output
+    assert len(list(run.glob("evaluation-*"))) == 1  # a perturbed check writes none
 
 
 def test_unknown_track_exits_2(bundle: Path, capsys: pytest.CaptureFixture[str]) -> None:
