@@ -551,6 +551,10 @@ def _train(
         candidates = usable_checkpoints(run.checkpoints_dir, warn=warn)
         for folder in (run.path, run.checkpoints_dir, run.simtrace_dir):
             clean_stale_temps(folder, min_age_s=0.0)  # left by a killed run's atomic writes
+        text = config_to_toml(cfg)
+        if run.config_path.read_text(encoding="utf-8") != text:
+            # --steps / --envs / --device on resume: the run's config says what it now runs for
+            atomic_write_text(run.config_path, text)
     else:
         preflight(cfg, n_envs)
         run_dir = prepare_run(cfg, out)

@@ -80,6 +80,7 @@ def test_run_folder_then_resume_adds_up(tiny, tmp_path: Path) -> None:
     assert all(torch.equal(seen["start"][k], saved[k]) for k in saved)
     assert second.steps == 512
     assert latest_checkpoint(run / "checkpoints")["steps"] == 512
+    assert load_run_config(run).budget.steps == 512  # the run's config.toml has the new budget
     with open(run / "simtrace" / "worker-0.csv") as fh:
         rows = list(csv.reader(fh))
     assert rows[0] == SIMTRACE_HEADER and len(rows) == 1 + 512
