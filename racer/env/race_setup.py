@@ -120,7 +120,9 @@ class RaceSetup:
         if not math.isfinite(self.bot_lane_change_s) or self.bot_lane_change_s < 0.0:
             raise ConfigError(f"bot_lane_change_s must be >= 0, got {self.bot_lane_change_s}")
         if self.bot_lane_change_s > 0.0 and self.bot_line == "racing":
-            raise ConfigError("bots on the racing line do not change lanes: set one of the two")
+            raise ConfigError(
+                "bot_lane_change_s must be 0 for bots on the racing line (they do not change lanes)"
+            )
 
     @property
     def n_boxes(self) -> int:

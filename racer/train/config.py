@@ -601,8 +601,16 @@ def config_from_dict(
     _check_values(cfg, source)
     try:  # [race]: the format's and the placements' names, one rule (RaceSetup's)
         cfg.race.setup()
-    except ConfigError as exc:
-        raise ConfigError(f"{source}: [race] {exc}") from None
+    except ConfigError as exc:  # named as agent.toml names it: race.KEY (the console's field)
+        text = str(exc)
+        key = text.split(" ", 1)[0]
+        if key == "race":
+            text = "race.format" + text[len(key) :]
+        elif key in {f.name for f in dataclasses.fields(RaceSection)}:
+            text = f"race.{text}"
+        else:
+            text = f"[race] {text}"
+        raise ConfigError(f"{source}: {text}") from None
     return cfg
 
 

@@ -35,9 +35,9 @@ def test_race_section_defaults_and_errors(tiny) -> None:
     assert cfg.race.setup() == RaceSetup(race="head-to-head", bots=2, bot_lane_change_s=4.0)  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match=r"race.bots must be in \[0, 20\]"):
         tiny(race={"bots": 50})
-    with pytest.raises(ConfigError, match=r"\[race\] race 'drag' is not valid"):
+    with pytest.raises(ConfigError, match=r"race.format 'drag' is not valid"):
         tiny(race={"format": "drag"})
-    with pytest.raises(ConfigError, match=r"\[race\] box_placement 'scatter'"):
+    with pytest.raises(ConfigError, match=r"race.box_placement 'scatter'"):
         tiny(race={"format": "object-avoidance", "box_placement": "scatter"})
     with pytest.raises(ConfigError, match="did you mean 'race.boxes'"):
         tiny(race={"boxs": 2})

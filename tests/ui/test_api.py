@@ -92,6 +92,30 @@ def test_create_writes_the_recipe_racer_train_reads(client: TestClient, workspac
     assert again.status_code == 400 and "exists already" in again.json()["message"]
 
 
+def test_create_with_a_race_type_and_randomisation(client: TestClient, workspace: Path) -> None:
+    """The Create form's race type and sim-to-real switch become [race] and [randomize]."""
+    from racer.train.config import load_agent
+
+    env = {"tracks": ["oval"], "observation": "state_lidar", "max_steps": 100}
+    race = {"format": "object-avoidance", "boxes": 2, "box_placement": "alternating"}
+    form = tiny_form("boxes", env=env, race=race, randomize={"enabled": True})
+    r = client.post("/api/models", json=form)
+    assert r.status_code == 200, r.text
+    cfg = load_agent(workspace / ".racer-ui" / "recipes" / "boxes")
+    assert cfg.env.observation == "state_lidar" and cfg.randomize.enabled
+    assert (cfg.race.format, cfg.race.boxes, cfg.race.box_placement) == (
+        "object-avoidance",
+        2,
+        "alternating",
+    )
+    bots = {"format": "head-to-head", "bots": 2, "bot_line": "racing", "bot_lane_change_s": 3}
+    body = client.post("/api/models", json=tiny_form("bots", race=bots)).json()
+    assert body["field"] == "race.bot_lane_change_s"  # shown next to the race type
+    assert "must be 0 for bots on the racing line" in body["message"]
+    body = client.post("/api/models", json=tiny_form("bots", race={"format": "drag"})).json()
+    assert body["field"] == "race.format" and "'drag' is not valid" in body["message"]
+
+
 def test_start_trains_in_a_detached_job_and_stop_saves_a_checkpoint(
     client: TestClient, workspace: Path
 ) -> None:

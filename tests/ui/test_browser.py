@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 import pytest
 from conftest import CLI_RUN, Browser, LiveServer, tiny_form
@@ -89,6 +90,41 @@ def test_create_form_rejects_a_broken_reward_inline(
     )
     assert message.endswith("hyperparameters.gamma must be in (0, 1], got 1.5")
     assert browser.js("document.querySelector('details').open") is True
+
+
+def test_create_form_race_type_and_randomisation(
+    live_server: LiveServer, browser: Browser, ws_with_run: Path
+) -> None:
+    """Object avoidance, state + lidar and sim-to-real picked in the page reach agent.toml."""
+    browser.goto(live_server.url + "/create")
+    browser.wait("document.body.dataset.ready === '1'")
+    browser.wait("document.querySelectorAll('.track-card').length > 0")
+    assert browser.js("document.getElementById('race-boxes').offsetParent") is None  # hidden
+    browser.js(
+        "document.querySelector('#race-kind label[data-value=\"object-avoidance\"]').click()"
+    )
+    assert browser.wait("document.getElementById('race-boxes').offsetParent !== null")
+    assert browser.js("document.getElementById('race-bots').offsetParent") is None
+    browser.js(
+        "document.getElementById('race.boxes').value = '2';"
+        "document.getElementById('race.box_placement').value = 'alternating';"
+        "document.querySelector('#sensors label[data-value=\"state_lidar\"]').click();"
+        "document.getElementById('randomize.enabled').checked = true;"
+        "document.getElementById('name').value = 'boxes-ui';"
+        "document.getElementById('reward-code').value = "
+        "'def reward_function(params):\\n    return 1.0\\n';"
+        "document.getElementById('create-only').click()"
+    )
+    browser.wait("location.pathname === '/'")
+    from racer.train.config import load_agent
+
+    cfg = load_agent(ws_with_run / ".racer-ui" / "recipes" / "boxes-ui")
+    assert (cfg.race.format, cfg.race.boxes, cfg.race.box_placement) == (
+        "object-avoidance",
+        2,
+        "alternating",
+    )
+    assert cfg.env.observation == "state_lidar" and cfg.randomize.enabled
 
 
 def test_form_values_are_shown_as_text(live_server: LiveServer, browser: Browser) -> None:

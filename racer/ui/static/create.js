@@ -1,4 +1,4 @@
-// Create page: track, sensors, action space, algorithm, reward; checked by racer on the server.
+// Create page: track, race type, sensors, action space, algorithm, reward; checked by racer on the server.
 "use strict";
 
 const SENSORS = [
@@ -6,6 +6,12 @@ const SENSORS = [
   ["stereo", "Stereo cameras", "two cameras, depth from disparity; exports to a car"],
   ["lidar", "Lidar", "64 beams over ±150°, 2 m range"],
   ["state", "Simulator state", "speed, heading, offset, look-ahead: trains fastest, simulator only"],
+  ["state_lidar", "Simulator state + lidar", "the state and the 64 lidar beams: races with objects, simulator only"],
+];
+const RACES = [
+  ["time-trial", "Time trial", "the car alone: the fastest lap"],
+  ["object-avoidance", "Object avoidance", "boxes on the track, in the lanes"],
+  ["head-to-head", "Head-to-bot", "bot cars on the track to overtake"],
 ];
 const HYPER = [
   ["hyperparameters.learning_rate", "Learning rate", 0.0003, "0.0001"],
@@ -23,7 +29,7 @@ const DEFAULT_ACTIONS = [
   [-30, 1], [-15, 1], [0, 1], [15, 1], [30, 1], [-15, 2], [0, 2], [15, 2],
 ];
 
-const state = { track: "oval", sensor: "state", kind: "discrete", reward: "code", editor: null };
+const state = { track: "oval", sensor: "state", race: "time-trial", kind: "discrete", reward: "code", editor: null };
 
 function choice(container, options, current, onpick) {
   clear(container);
@@ -162,6 +168,16 @@ function formData() {
     budget: { steps: num("budget.steps"), envs: num("budget.envs"), seed: num("budget.seed") },
     hyperparameters: {}, evaluation: {}, checkpoint: {}, pretrain: {},
   };
+  if (state.race !== "time-trial") {
+    const keys = state.race === "object-avoidance" ? ["boxes", "box_placement"]
+      : ["bots", "bot_speed_mps", "bot_lane_change_s", "bot_line"];
+    data.race = { format: state.race };
+    for (const key of keys) {
+      const input = document.getElementById(`race.${key}`);
+      data.race[key] = input.type === "number" ? num(`race.${key}`) : input.value;
+    }
+  }
+  if (document.getElementById("randomize.enabled").checked) data.randomize = { enabled: true };
   const layers = document.getElementById("algorithm.net_arch").value.trim();
   if (layers) {
     const sizes = layers.split(/[\s,]+/).filter(Boolean).map(Number);
@@ -244,6 +260,12 @@ document.addEventListener("DOMContentLoaded", async () => {
   mountHeader("/create");
   const stamp = new Date().toISOString().slice(0, 16).replace(/[-:T]/g, "");
   document.getElementById("name").value = `model-${stamp}`;
+  choice(document.getElementById("race-kind"), RACES, state.race, (v) => {
+    state.race = v;
+    document.getElementById("race-boxes").classList.toggle("hidden", v !== "object-avoidance");
+    document.getElementById("race-bots").classList.toggle("hidden", v !== "head-to-head");
+    document.getElementById("race-note").classList.toggle("hidden", v === "time-trial");
+  });
   choice(document.getElementById("sensors"), SENSORS, state.sensor, (v) => { state.sensor = v; });
   choice(document.getElementById("action-kind"), [["discrete", "Discrete", "a list of steering/speed pairs"],
     ["continuous", "Continuous", "any steering and speed within ranges"]], state.kind, (v) => {
