@@ -335,12 +335,14 @@ class RaceEnv(gym.Env):
             line = line_offsets(self.racing_line, track)
         apply_layout(self.world, layout, track, line)
 
-    def _place_car(self, start_s: float) -> tuple[Any, Any]:
-        """Put the car at rest on the centre line at ``start_s``, facing along the driven track."""
+    def _place_car(self, start_s: float, lateral_m: float = 0.0) -> tuple[Any, Any]:
+        """Put the car at rest at ``start_s``, ``lateral_m`` left of the centre line (+ = left),
+        facing along the driven track."""
         track = self.driven_track
         x, y = track.point_at(start_s)
         yaw = float(track.heading_at(start_s))
-        self.world.reset_car(float(x), float(y), yaw)
+        x, y = _beside(float(x), float(y), yaw, lateral_m)
+        self.world.reset_car(x, y, yaw)
         if self.preprocessor is not None:
             self.preprocessor.reset()  # a new drive: no frames of the last episode
         state = self.world.car_state()
@@ -420,11 +422,12 @@ class RaceEnv(gym.Env):
         self._progress = 0.0
         self._done = False
 
-    def put_back(self, start_s: float) -> tuple[np.ndarray, dict[str, Any]]:
+    def put_back(self, start_s: float, lateral_m: float = 0.0) -> tuple[np.ndarray, dict[str, Any]]:
         """Put the car back at rest on the track and drive on: DeepRacer's continuous evaluation.
 
         The car goes on the centre line at ``start_s`` (arc length along the driven track, m),
-        facing along the track, as ``reset()`` places it; but the drive goes on: the step count,
+        or ``lateral_m`` to its left (+) or right (-), e.g. a lane, facing along the track, as
+        ``reset()`` places it; but the drive goes on: the step count,
         the laps, the lap time and the distance keep counting from the episode's start, and the
         jump counts as distance moved (a car put back behind where it was loses that distance).
         Valid at any time after ``reset()``, typically after an ``off_track``, ``crashed``,
@@ -435,7 +438,7 @@ class RaceEnv(gym.Env):
         """
         if self._last_proj is None:
             raise RuntimeError("put_back() called before reset()")
-        state, proj = self._place_car(float(start_s))
+        state, proj = self._place_car(float(start_s), float(lateral_m))
         if self._rand is not None:
             self._rand.put_back([0])
         self._laps.move(float(proj.s))
@@ -562,6 +565,14 @@ class RaceEnv(gym.Env):
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__init__(**state["init_kwargs"])  # type: ignore[misc]
         self._episode = state["episode"]
+
+
+def _beside(x_m: float, y_m: float, yaw_rad: float, lateral_m: float) -> tuple[float, float]:
+    """The point ``lateral_m`` to the left (+) of (``x_m``, ``y_m``) facing ``yaw_rad``: a lane
+    (RaceEnv and RaceVectorEnv place a car by this one arithmetic)."""
+    if lateral_m == 0.0:
+        return x_m, y_m
+    return x_m - lateral_m * math.sin(yaw_rad), y_m + lateral_m * math.cos(yaw_rad)
 
 
 def _randomizer(

@@ -68,6 +68,7 @@ from racer.env.race_env import (
     STATUS_OFF_TRACK,
     STATUS_REVERSED,
     STATUS_TIME_UP,
+    _beside,
     _check_choice,
     _SampleTable,
     observation_space,
@@ -475,8 +476,11 @@ class RaceVectorEnv(VectorEnv):
         )
         return cols
 
-    def put_back_cars(self, idx: np.ndarray, start_s: np.ndarray) -> StepColumns:
-        """RaceEnv.put_back for cars ``idx``: at rest on the centre line at ``start_s``, driving on.
+    def put_back_cars(
+        self, idx: np.ndarray, start_s: np.ndarray, lateral_m: np.ndarray | None = None
+    ) -> StepColumns:
+        """RaceEnv.put_back for cars ``idx``: at rest at ``start_s``, ``lateral_m`` left of the
+        centre line (None: on it), driving on.
 
         The step count, laps, lap time and distance go on (the jump counts as distance moved).
 
@@ -488,7 +492,7 @@ class RaceVectorEnv(VectorEnv):
         cols = StepColumns(idx)
         if idx.size == 0:
             return cols
-        self._place(idx, start_s)
+        self._place(idx, start_s, lateral_m)
         if self._rand is not None:
             self._rand.put_back(idx)
         zeros = np.zeros(idx.size)
@@ -511,8 +515,11 @@ class RaceVectorEnv(VectorEnv):
         )
         return cols
 
-    def _place(self, idx: np.ndarray, start_s: np.ndarray) -> None:
-        """Cars ``idx`` at rest on the centre line of their driven track at ``start_s``, facing along it."""
+    def _place(
+        self, idx: np.ndarray, start_s: np.ndarray, lateral_m: np.ndarray | None = None
+    ) -> None:
+        """Cars ``idx`` at rest on the centre line of their driven track at ``start_s`` (or
+        ``lateral_m`` left of it), facing along it."""
         for rev in (False, True):
             sel = np.nonzero(self._rev[idx] == rev)[0]
             if sel.size == 0:
@@ -520,6 +527,10 @@ class RaceVectorEnv(VectorEnv):
             track = self._tracks[rev]
             xy = np.asarray(track.point_at(start_s[sel]), dtype=np.float64).reshape(-1, 2)
             yaw = np.asarray(track.heading_at(start_s[sel]), dtype=np.float64).reshape(-1)
+            if lateral_m is not None:  # RaceEnv's arithmetic, car by car (put-backs are few)
+                lat = np.asarray(lateral_m, dtype=np.float64).reshape(-1)[sel]
+                for k in range(sel.size):
+                    xy[k] = _beside(float(xy[k, 0]), float(xy[k, 1]), float(yaw[k]), float(lat[k]))
             self._cars.reset(idx[sel], xy[:, 0], xy[:, 1], yaw)
         if self._objs is not None:  # World.reset_car: a car placed touching an object
             m = self._cars

@@ -2,8 +2,10 @@
 
 A trial starts the car at rest on the start line and drives the requested laps. When the car goes
 off the track (no wheel on the road), crashes into a box or a bot car, drives backwards or stops,
-it is put back at rest on the centre line at the point nearest to where it was (behind any object
-it hit), facing along the track, and the trial goes on: DeepRacer's continuous evaluation.
+it is put back at rest on the centre line at the point nearest to where it was, facing along the
+track, and the trial goes on: DeepRacer's continuous evaluation. Near a box (within 1 m along the
+track) it goes 1 m behind the box in the other lane, as DeepRacer's simulator resets it; with
+objects on the track it is moved back until clear of all of them.
 Off-tracks and crashes add their penalty seconds to the elapsed time (and to the lap they happen
 in); each put-back counts one reset, up to ``reset_limit``.
 
@@ -44,7 +46,7 @@ from racer.env.race_env import (
     STATUS_TIME_UP,
     RaceEnv,
 )
-from racer.env.race_setup import place_objects
+from racer.env.race_setup import BOX_LANE_FRACTION, place_objects
 from racer.env.ranking import RaceScore, ranking_key
 from racer.env.vector import RaceVectorEnv, StepColumns
 from racer.errors import ConfigError
@@ -64,6 +66,10 @@ from racer.util.files import atomic_write_text
 log = logging.getLogger(__name__)
 
 RESET_BACKOFF_M = 0.25  # after a crash, move the put-back point back by this much until clear, m
+RESET_BEHIND_M = (
+    1.0  # put back this far behind a box near the incident (simapp's RESET_BEHIND_DIST)
+)
+RESET_OBJECT_GAP_M = 1.0  # a box this near along the track decides the put-back (CLOSEST_OBJ_GAP)
 RESET_CLEARANCE_M = 0.35  # free space between the put-back car's centre and an object's edge, m
 MAX_BACKOFF_STEPS = 40  # at most 10 m back
 #: From this many trials a time trial drives them together (benchmarks/eval_speed.py, camera +
@@ -414,10 +420,10 @@ class Evaluator:
                 env.next_lap()  # the env's lap ended; the trial goes on into the next one
             elif what == _PUT_BACK:
                 state = env.world.car_state()
-                start_s = self._put_back_s(
-                    env.driven_track, run.crashed_last, state.x_m, state.y_m, env.world.objects()
+                start_s, lateral = self._put_back(
+                    env.driven_track, state.x_m, state.y_m, env.world.objects()
                 )
-                obs, info = env.put_back(start_s)
+                obs, info = env.put_back(start_s, lateral)
                 policy.reset(env)
                 run.put_back(info)
             elif what == _END:
@@ -478,12 +484,11 @@ class Evaluator:
                 venv.next_lap(np.asarray(laps))
             if backs:
                 x, y, _ = venv.car_poses()
-                start_s = [
-                    self._put_back_s(track, runs[i].crashed_last, x[i], y[i], _objects_of(venv, i))
-                    for i in backs
-                ]
+                where = [self._put_back(track, x[i], y[i], _objects_of(venv, i)) for i in backs]
                 idx = np.asarray(backs)
-                back = venv.put_back_cars(idx, np.asarray(start_s))
+                back = venv.put_back_cars(
+                    idx, np.array([w[0] for w in where]), np.array([w[1] for w in where])
+                )
                 obs[idx] = back.obs
                 batch.reset(venv, idx)
                 for j, i in enumerate(backs):
@@ -493,19 +498,38 @@ class Evaluator:
         venv.close()
         return [r for r in results if r is not None]
 
-    def _put_back_s(
-        self, track: Track, crashed: bool, x_m: float, y_m: float, objects: Any
-    ) -> float:
-        """Arc length (of the car's centre) where the car goes back on the track.
+    def _put_back(self, track: Track, x_m: float, y_m: float, objects: Any) -> tuple[float, float]:
+        """Where the car goes back on the track: ``(arc length of its centre, lateral offset)``.
 
-        The centre-line point nearest to the car's centre (``x_m``, ``y_m``); after a crash,
-        moved back along the track until the car is clear of every object.
+        DeepRacer's rule (simapp's ``RolloutCtrl._get_car_reset_model_state``): the centre-line
+        point nearest to the car's centre (``x_m``, ``y_m``); but when a box lies within
+        :data:`RESET_OBJECT_GAP_M` of it along the track, :data:`RESET_BEHIND_M` behind that box,
+        in the other lane (+-width/4). Then, with objects on the track, moved back along the
+        track until the car is clear of every object (bots, the other boxes).
         """
         s = float(track.project(np.array([x_m, y_m], dtype=np.float64)).s)
         if not objects:
-            return s
+            return s, 0.0
+        length = float(track.length)
+        lateral = 0.0
+        gap_best = RESET_OBJECT_GAP_M
+        for o in objects:
+            if o.kind != "box":
+                continue
+            p = track.project(np.array([o.x_m, o.y_m], dtype=np.float64))
+            gap = abs(float(p.s) - s)
+            if track.closed:
+                gap = min(gap, length - gap)
+            if gap < gap_best:
+                gap_best = gap
+                box_s, box_left = float(p.s), float(p.lateral) >= 0.0
+                s = _along(track, box_s - RESET_BEHIND_M)
+                lane = BOX_LANE_FRACTION * float(track.width_at(s))
+                lateral = -lane if box_left else lane
         for _ in range(MAX_BACKOFF_STEPS):
             x, y = np.asarray(track.point_at(s), dtype=np.float64).reshape(-1)
+            yaw = float(track.heading_at(s))
+            x, y = x - lateral * math.sin(yaw), y + lateral * math.cos(yaw)
             clear = all(
                 math.hypot(o.x_m - x, o.y_m - y)
                 > 0.5 * math.hypot(o.size_m[0], o.size_m[1]) + RESET_CLEARANCE_M
@@ -513,12 +537,8 @@ class Evaluator:
             )
             if clear:
                 break
-            s -= RESET_BACKOFF_M
-            if track.closed:
-                s %= float(track.length)
-            else:
-                s = max(0.0, s)
-        return s
+            s = _along(track, s - RESET_BACKOFF_M)
+        return s, lateral
 
     def close(self) -> None:
         """Release the simulator."""
@@ -535,15 +555,22 @@ _GO, _NEXT_LAP, _PUT_BACK, _END = "go", "next_lap", "put_back", "end"
 
 
 class _Placed(NamedTuple):
-    """An object's centre and size, as ``_put_back_s`` reads them (a World's ObjectState too)."""
+    """An object's centre, size and kind, as ``_put_back`` reads them (a World's ObjectState
+    too)."""
 
     x_m: float
     y_m: float
     size_m: tuple[float, float, float]
+    kind: str
+
+
+def _along(track: Track, s: float) -> float:
+    """Arc length ``s`` on the track: wrapped on a loop, clipped to the ends otherwise."""
+    return s % float(track.length) if track.closed else min(max(s, 0.0), float(track.length))
 
 
 def _objects_of(venv: RaceVectorEnv, i: int) -> list[_Placed]:
-    """Car ``i``'s boxes and bots now (RaceEnv's ``world.objects()`` for ``_put_back_s``)."""
+    """Car ``i``'s boxes and bots now (RaceEnv's ``world.objects()`` for ``_put_back``)."""
     objs = venv.objects_of(i)
     if objs is None:
         return []
@@ -552,6 +579,7 @@ def _objects_of(venv: RaceVectorEnv, i: int) -> list[_Placed]:
             float(objs.x[0, k]),
             float(objs.y[0, k]),
             (2 * float(objs.half_l[0, k]), 2 * float(objs.half_w[0, k]), float(objs.z1[0, k])),
+            "bot" if bool(objs.bot[0, k]) else "box",
         )
         for k in range(objs.count)
     ]
@@ -586,7 +614,6 @@ class _TrialRun:
         self.poses: list[tuple[float, float, float, float]] = [_pose(info)]
         self.trace = [simtrace_line(_trace_fields(info, "prepare", 0.0), 0, "-1", "", False)]
         self.status = STATUS_TIME_UP
-        self.crashed_last = False
 
     def after_step(self, info: dict[str, Any], action: Any, ended: bool) -> str:
         """Account one step; returns what happens next (go on, next lap, put back, end)."""
@@ -621,7 +648,6 @@ class _TrialRun:
                 self.status = env_status
                 return _END
             self.resets += 1
-            self.crashed_last = env_status == STATUS_CRASHED
             what = _PUT_BACK
         elif ended:  # pragma: no cover - the env's limit is past ours
             self.status = env_status

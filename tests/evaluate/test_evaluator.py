@@ -187,11 +187,23 @@ def test_object_avoidance_crashes_are_counted_and_put_back_clear() -> None:
     assert t.crash_count >= 1
     assert t.reset_count >= t.crash_count
     assert t.penalty_s == pytest.approx(5.0 * t.crash_count + 5.0 * t.off_track_count)
-    # every put-back point (the row after a NaN) is clear of every box
+    # every put-back point (the row after a NaN) is clear of every box, and DeepRacer's: 1 m
+    # behind the box it hit, in the other lane (the trajectory is the front point, 0.09 m ahead)
+    track = ev.track
+    boxes = [track.project(np.array([o.x_m, o.y_m])) for o in objects]
     rows = np.flatnonzero(np.isnan(t.trajectory[:, 0])) + 1
+    behind = 0
     for r in rows:
         x, y = t.trajectory[r]
         assert min(math.hypot(o.x_m - x, o.y_m - y) for o in objects) > 0.3
+        p = track.project(np.array([x, y]))
+        for b in boxes:
+            ahead = (float(b.s) - float(p.s)) % track.length
+            if abs(ahead - 0.91) < 0.05:
+                assert float(b.lateral) * float(p.lateral) < 0  # the other lane
+                assert abs(abs(float(p.lateral)) - 0.25 * track.width_at(p.s)) < 0.03
+                behind += 1
+    assert behind == len(rows) >= 1
 
 
 def test_head_to_head_bots_start_ahead_and_move() -> None:
