@@ -188,6 +188,14 @@ def live_server(ws_with_run: Path) -> Iterator[LiveServer]:
 # ---------------------------------------------------------------------- the browser
 
 
+#: DevTools' answers to an evaluation that raced a navigation (the page is being replaced).
+_NAVIGATING = (
+    "Inspected target navigated or closed",
+    "Execution context was destroyed",
+    "Cannot find context with specified id",
+)
+
+
 class Browser:
     """Headless Chromium over the DevTools protocol on a pipe: navigate, evaluate, wait."""
 
@@ -274,11 +282,18 @@ class Browser:
     def wait(self, expression: str, timeout_s: float = 60.0) -> Any:
         t_end = time.monotonic() + timeout_s
         while True:
-            value = self.js(
-                f"(() => {{ try {{ const v = ({expression});"
-                " return v !== null && typeof v === 'object' ? true : v; }"
-                " catch (e) { return null; } })()"
-            )
+            try:
+                value = self.js(
+                    f"(() => {{ try {{ const v = ({expression});"
+                    " return v !== null && typeof v === 'object' ? true : v; }"
+                    " catch (e) { return null; } })()"
+                )
+            except AssertionError as exc:
+                # the page is navigating (a click that follows a link): its old document is
+                # gone and the new one not there yet; ask again, as for a false value
+                if not any(m in str(exc) for m in _NAVIGATING):
+                    raise
+                value = None
             if value:
                 return value
             if time.monotonic() > t_end:
