@@ -339,9 +339,7 @@ class RaceEnv(gym.Env):
         """Put the car at rest at ``start_s``, ``lateral_m`` left of the centre line (+ = left),
         facing along the driven track."""
         track = self.driven_track
-        x, y = track.point_at(start_s)
-        yaw = float(track.heading_at(start_s))
-        x, y = _beside(float(x), float(y), yaw, lateral_m)
+        x, y, yaw = track.lane_pose(start_s, lateral_m)
         self.world.reset_car(x, y, yaw)
         if self.preprocessor is not None:
             self.preprocessor.reset()  # a new drive: no frames of the last episode
@@ -565,14 +563,6 @@ class RaceEnv(gym.Env):
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__init__(**state["init_kwargs"])  # type: ignore[misc]
         self._episode = state["episode"]
-
-
-def _beside(x_m: float, y_m: float, yaw_rad: float, lateral_m: float) -> tuple[float, float]:
-    """The point ``lateral_m`` to the left (+) of (``x_m``, ``y_m``) facing ``yaw_rad``: a lane
-    (RaceEnv and RaceVectorEnv place a car by this one arithmetic)."""
-    if lateral_m == 0.0:
-        return x_m, y_m
-    return x_m - lateral_m * math.sin(yaw_rad), y_m + lateral_m * math.cos(yaw_rad)
 
 
 def _randomizer(

@@ -258,10 +258,7 @@ def place_boxes(
             s %= float(track.length)
         width = float(track.width_at(s))
         lateral = lane * BOX_LANE_FRACTION * width
-        cx, cy = np.asarray(track.point_at(s), dtype=np.float64).reshape(-1)
-        yaw = float(track.heading_at(s))
-        x = float(cx) - lateral * math.sin(yaw)
-        y = float(cy) + lateral * math.cos(yaw)
+        x, y, yaw = track.lane_pose(s, lateral)
         out.append(BoxPlacement(s_m=float(s), lateral_m=lateral, x_m=x, y_m=y, yaw_rad=yaw))
     return out
 

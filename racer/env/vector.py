@@ -68,7 +68,6 @@ from racer.env.race_env import (
     STATUS_OFF_TRACK,
     STATUS_REVERSED,
     STATUS_TIME_UP,
-    _beside,
     _check_choice,
     _SampleTable,
     observation_space,
@@ -87,7 +86,7 @@ from racer.sim.config import FRONT_OFFSET_M
 from racer.sim.randomize import Perturbation, RandomizeConfig, Randomizer
 from racer.sim.texture import floor_texture
 from racer.sim.world import CONTACT_REACH_M
-from racer.track import Track, load_track
+from racer.track import Track, beside, load_track
 
 __all__ = ["RaceVectorEnv", "StepColumns"]
 
@@ -530,7 +529,7 @@ class RaceVectorEnv(VectorEnv):
             if lateral_m is not None:  # RaceEnv's arithmetic, car by car (put-backs are few)
                 lat = np.asarray(lateral_m, dtype=np.float64).reshape(-1)[sel]
                 for k in range(sel.size):
-                    xy[k] = _beside(float(xy[k, 0]), float(xy[k, 1]), float(yaw[k]), float(lat[k]))
+                    xy[k] = beside(float(xy[k, 0]), float(xy[k, 1]), float(yaw[k]), float(lat[k]))
             self._cars.reset(idx[sel], xy[:, 0], xy[:, 1], yaw)
         if self._objs is not None:  # World.reset_car: a car placed touching an object
             m = self._cars

@@ -527,9 +527,7 @@ class Evaluator:
                 lane = BOX_LANE_FRACTION * float(track.width_at(s))
                 lateral = -lane if box_left else lane
         for _ in range(MAX_BACKOFF_STEPS):
-            x, y = np.asarray(track.point_at(s), dtype=np.float64).reshape(-1)
-            yaw = float(track.heading_at(s))
-            x, y = x - lateral * math.sin(yaw), y + lateral * math.cos(yaw)
+            x, y, _ = track.lane_pose(s, lateral)
             clear = all(
                 math.hypot(o.x_m - x, o.y_m - y)
                 > 0.5 * math.hypot(o.size_m[0], o.size_m[1]) + RESET_CLEARANCE_M

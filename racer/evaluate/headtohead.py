@@ -603,9 +603,7 @@ class HeadToHeadRace:
         lateral = (self.outer if slot % 2 == 0 else -self.outer) * LANE_FRACTION
         lateral *= float(track.width_at(start_s % track.length))
         obs, info = env.reset(options={"start_s": start_s % track.length, "reverse": False})
-        cx, cy = np.asarray(track.point_at(start_s % track.length), dtype=np.float64).reshape(-1)
-        yaw = float(track.heading_at(start_s % track.length))
-        x, y = float(cx) - lateral * math.sin(yaw), float(cy) + lateral * math.cos(yaw)
+        x, y, yaw = track.lane_pose(start_s % track.length, lateral)
         env.world.reset_car(x, y, yaw)  # into its lane (the env keeps the lap's start)
         state = env.world.car_state()
         params = dict(info["params"])

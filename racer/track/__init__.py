@@ -10,7 +10,7 @@ lazily by the racing line, matplotlib by the plots.
 from __future__ import annotations
 
 from racer.track.generate import generate_track
-from racer.track.geometry import Projection, Track
+from racer.track.geometry import Projection, Track, beside
 from racer.track.loading import (
     DEFAULT_TRACK,
     TrackInfo,
@@ -45,6 +45,7 @@ __all__ = [
     "RacingLine",
     "Track",
     "TrackInfo",
+    "beside",
     "builtin_track_names",
     "centerline_line",
     "generate_track",

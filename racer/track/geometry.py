@@ -54,6 +54,14 @@ class Projection:
     heading_rad: FloatField
 
 
+def beside(x_m: float, y_m: float, yaw_rad: float, lateral_m: float) -> tuple[float, float]:
+    """The point ``lateral_m`` to the left (+) of (``x_m``, ``y_m``) for a heading ``yaw_rad``
+    (the one arithmetic of lanes: :meth:`Track.lane_pose`, the envs' put-backs)."""
+    if lateral_m == 0.0:
+        return x_m, y_m
+    return x_m - lateral_m * math.sin(yaw_rad), y_m + lateral_m * math.cos(yaw_rad)
+
+
 def _readonly(a: np.ndarray) -> np.ndarray:
     a = np.ascontiguousarray(a)
     a.setflags(write=False)
@@ -451,6 +459,19 @@ class Track:
         """
         i, _ = self._locate(s)
         return self.segment_headings[i]
+
+    def lane_pose(self, s: float, lateral_m: float = 0.0) -> tuple[float, float, float]:
+        """The pose ``lateral_m`` left (+) of the centre line at arc length ``s``, facing along
+        the track: ``(x, y, heading)`` (a lane, a box's place, a car put back).
+
+        Args:
+            s: Arc length from waypoint 0, m.
+            lateral_m: Offset from the centre line, m, + = left of the direction of travel.
+        """
+        x, y = np.asarray(self.point_at(s), dtype=np.float64).reshape(-1)
+        yaw = float(self.heading_at(s))
+        bx, by = beside(float(x), float(y), yaw, lateral_m)
+        return bx, by, yaw
 
     def _interp_vertex(self, values: FloatArray, s: ArrayLike) -> FloatArray:
         sw = self._wrap_s(s)
